@@ -1,0 +1,147 @@
+"""Open a Redis client from a URL, and turn redis-py failures into domain errors.
+
+`memory://` is the embedded default: fakeredis in-process, with Lua. Its state
+dies with the process, which the service says loudly at start.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import redis.asyncio as aioredis
+import redis.exceptions as rex
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
+
+from service.errors import StoreTimeout, StoreUnavailable
+from service.settings import RedisSettings, SettingsError
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Client = aioredis.Redis | RedisCluster
+
+
+def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
+    hosts = []
+    for part in netloc.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.startswith("["):
+            host, _, rest = part[1:].partition("]")
+            port = rest.lstrip(":") or str(default_port)
+        else:
+            host, _, port = part.rpartition(":") if ":" in part else (part, "", str(default_port))
+        try:
+            hosts.append((host, int(port)))
+        except ValueError as e:
+            raise SettingsError(f"redis.url: bad port in {part!r}") from e
+    if not hosts:
+        raise SettingsError("redis.url: no host")
+    return hosts
+
+
+def _split_auth(netloc: str) -> tuple[str | None, str | None, str]:
+    if "@" not in netloc:
+        return None, None, netloc
+    auth, _, hosts = netloc.rpartition("@")
+    user, _, password = auth.partition(":")
+    return (unquote(user) or None), (unquote(password) or None), hosts
+
+
+def open_client(settings: RedisSettings) -> tuple[Client, bool]:
+    """A client for `settings.url` and whether it is the embedded in-memory store."""
+    url = settings.url
+    common: dict[str, Any] = {
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.01), settings.retry_attempts),
+        "retry_on_error": [rex.ConnectionError],
+        "health_check_interval": 0,
+    }
+    scheme = url.split("://", 1)[0]
+    if scheme == "memory":
+        import fakeredis
+
+        return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()), True
+    if scheme in {"redis", "rediss", "unix"}:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=settings.pool_size,
+            timeout=settings.connect_timeout + settings.socket_timeout,
+            **common,
+        )
+        return aioredis.Redis(connection_pool=pool), False
+    parts = urlsplit(url)
+    user, password, netloc = _split_auth(parts.netloc)
+    if scheme == "redis+sentinel":
+        segments = [s for s in parts.path.split("/") if s]
+        if not segments:
+            raise SettingsError("redis.url: sentinel URL needs /<service name>")
+        service_name = segments[0]
+        try:
+            db = int(segments[1]) if len(segments) > 1 else 0
+        except ValueError as e:
+            raise SettingsError("redis.url: bad database number") from e
+        query = parse_qs(parts.query)
+        sentinel_password = query.get("sentinel_password", [None])[0]
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            _hosts(netloc, 26379),
+            sentinel_kwargs={
+                "password": sentinel_password,
+                "socket_timeout": settings.socket_timeout,
+                "socket_connect_timeout": settings.connect_timeout,
+            },
+            username=user,
+            password=password,
+            db=db,
+            max_connections=settings.pool_size,
+            **common,
+        )
+        return sentinel.master_for(service_name), False
+    if scheme == "redis+cluster":
+        nodes = [ClusterNode(h, p) for h, p in _hosts(netloc, 6379)]
+        cluster = RedisCluster(
+            startup_nodes=nodes,
+            username=user,
+            password=password,
+            max_connections=settings.pool_size,
+            socket_timeout=settings.socket_timeout,
+            socket_connect_timeout=settings.connect_timeout,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), settings.retry_attempts),
+        )
+        return cluster, False
+    raise SettingsError(f"redis.url: unsupported scheme {scheme!r}")
+
+
+def translate_errors(
+    fn: Callable[P, Awaitable[T]],
+) -> Callable[P, Awaitable[T]]:
+    """Decorate a store coroutine so that redis-py failures become StoreUnavailable / StoreTimeout."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except (TimeoutError, rex.TimeoutError) as e:
+            raise StoreTimeout("the store did not answer in time") from e
+        except (rex.ConnectionError, rex.BusyLoadingError, rex.ClusterError, OSError) as e:
+            raise StoreUnavailable("the store is unavailable") from e
+        except rex.ResponseError as e:
+            text = str(e)
+            if text.startswith(("LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY")):
+                raise StoreUnavailable("the store is unavailable") from e
+            raise
+        except rex.RedisClusterException as e:
+            raise StoreUnavailable("the store is unavailable") from e
+
+    return wrapper

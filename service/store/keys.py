@@ -1,0 +1,74 @@
+"""Every Redis key and channel name this service uses, in one place.
+
+Keys that one script touches together share a hash tag (`{u:<user id>}` for a
+user's state, `{a:<namespace>/<app>}` for an application's), so the same
+scripts run on a single Redis, behind Sentinel and on Redis Cluster.
+Keys without a TTL: users, usernames, namespaces, role bindings, applications.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one prefix (settings `redis.key_prefix`)."""
+
+    prefix: str = "ts"
+
+    # users (no TTL)
+    def user(self, uid: str) -> str:
+        return f"{self.prefix}:{{u:{uid}}}:user"
+
+    def username(self, name: str) -> str:
+        return f"{self.prefix}:username:{name}"
+
+    def users(self) -> str:
+        return f"{self.prefix}:users"
+
+    # a user's tokens and counters (TTL)
+    def named_record(self, uid: str, tid: str) -> str:
+        return f"{self.prefix}:{{u:{uid}}}:tok:{tid}"
+
+    def name_index(self, uid: str) -> str:
+        return f"{self.prefix}:{{u:{uid}}}:names"
+
+    def temporary_generation(self, uid: str) -> str:
+        return f"{self.prefix}:{{u:{uid}}}:tmpgen"
+
+    def user_rate(self, uid: str, policy: str) -> str:
+        return f"{self.prefix}:{{u:{uid}}}:rl:{policy}"
+
+    def login_rate(self, username: str, ip: str) -> str:
+        return f"{self.prefix}:{{l:{username}}}:rl:failed_login:{ip}"
+
+    # namespaces and role bindings (no TTL)
+    def namespaces(self) -> str:
+        return f"{self.prefix}:namespaces"
+
+    def namespace(self, ns: str) -> str:
+        return f"{self.prefix}:ns:{ns}"
+
+    def roles(self, ns: str) -> str:
+        return f"{self.prefix}:ns:{ns}:roles"
+
+    def apps(self, ns: str) -> str:
+        return f"{self.prefix}:ns:{ns}:apps"
+
+    # an application and its tokens
+    def app(self, ns: str, app: str) -> str:
+        return f"{self.prefix}:{{a:{ns}/{app}}}:app"
+
+    def app_record(self, ns: str, app: str, tid: str) -> str:
+        return f"{self.prefix}:{{a:{ns}/{app}}}:tok:{tid}"
+
+    def app_user_rate(self, ns: str, app: str, uid: str) -> str:
+        return f"{self.prefix}:{{a:{ns}/{app}}}:rl:generate_token:{uid}"
+
+    def app_rate(self, ns: str, app: str) -> str:
+        return f"{self.prefix}:{{a:{ns}/{app}}}:rl:generate_token_app"
+
+    # pub/sub
+    def revocations(self) -> str:
+        return f"{self.prefix}:revocations"

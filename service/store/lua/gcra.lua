@@ -1,0 +1,27 @@
+-- Shared GCRA (generic cell rate algorithm) helpers, prepended to every script
+-- that limits. The caller's clock arrives as ARGV so that tests can move it and
+-- every replica agrees on the unit (milliseconds).
+--
+-- gcra_peek(key, now, interval, limit) -> {allowed, remaining, retry_ms, reset_ms, new_tat}
+-- gcra_commit(key, now, result) stores the new theoretical arrival time.
+local function gcra_peek(key, now, interval, limit)
+  local tat = tonumber(redis.call('GET', key))
+  if not tat or tat < now then
+    tat = now
+  end
+  local new_tat = tat + interval
+  local allow_at = new_tat - interval * limit
+  local diff = now - allow_at
+  if diff < 0 then
+    return {0, 0, math.ceil(-diff), math.ceil(tat - now), tat}
+  end
+  return {1, math.floor(diff / interval), 0, math.ceil(new_tat - now), new_tat}
+end
+
+local function gcra_commit(key, now, r)
+  redis.call('SET', key, string.format('%.3f', r[5]), 'PX', math.max(1, math.ceil(r[5] - now)))
+end
+
+local function gcra_reply(status, r)
+  return {status, r[2], r[3], r[4]}
+end

@@ -1,0 +1,9 @@
+-- One rate-limit check (e.g. failed logins).
+-- KEYS[1] the counter. ARGV: now_ms, interval_ms, limit, mode ('peek' | 'hit').
+-- 'peek' answers without consuming; 'hit' consumes when allowed.
+local now, interval, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local r = gcra_peek(KEYS[1], now, interval, limit)
+if r[1] == 1 and ARGV[4] == 'hit' then
+  gcra_commit(KEYS[1], now, r)
+end
+return gcra_reply(r[1] == 1 and 'ok' or 'limited', r)

@@ -1,0 +1,57 @@
+"""Lua scripts from `lua/*.lua`, loaded once and called with EVALSHA.
+
+redis-py's script objects fall back to SCRIPT LOAD on NOSCRIPT (e.g. after a
+Redis restart or a failover), so callers never see it.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from redis.commands.core import AsyncScript
+
+# Scripts that limit get the shared GCRA helpers prepended.
+_LIBRARY = "gcra"
+_USES_LIBRARY = {"ratelimit", "mint_named", "mint_temporary", "mint_f5"}
+NAMES = (
+    "ratelimit",
+    "mint_named",
+    "mint_temporary",
+    "mint_f5",
+    "check_named",
+    "check_temporary",
+    "check_f5",
+    "update_named",
+    "delete_named",
+    "bump_generation",
+    "app_create",
+    "app_replace",
+    "app_delete",
+)
+
+
+def source(name: str) -> str:
+    """The full text of a script, with the shared library when it needs it."""
+    folder = resources.files("service.store").joinpath("lua")
+    text = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    if name in _USES_LIBRARY:
+        text = folder.joinpath(f"{_LIBRARY}.lua").read_text(encoding="utf-8") + "\n" + text
+    return text
+
+
+class Scripts:
+    """The registered scripts of one client, by name."""
+
+    def __init__(self, client: Any) -> None:
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(source(name)) for name in NAMES
+        }
+
+    def __getitem__(self, name: str) -> AsyncScript:
+        return self._scripts[name]
+
+    async def load(self, client: Any) -> None:
+        """Load every script now, so that the first request does not pay for it."""
+        for script in self._scripts.values():
+            script.sha = await client.script_load(script.script)

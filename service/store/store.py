@@ -1,0 +1,644 @@
+"""The store: users, token records, generations, applications, namespaces and limits in Redis.
+
+Every method is one domain operation; redis-py failures leave as
+`StoreUnavailable` / `StoreTimeout`, and refusals as domain errors
+(`RateLimited`, `NameOccupied`, `NotFound`, `Conflict`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from redis.asyncio.cluster import RedisCluster
+
+from service.clock import Clock, SystemClock
+from service.errors import (
+    AlreadyExists,
+    Conflict,
+    NameOccupied,
+    NotFound,
+    RateLimited,
+    RateLimitResult,
+)
+from service.settings import RateLimitPolicy, RedisSettings
+
+from .connection import Client, open_client, translate_errors
+from .feed import RevocationFeed, VerificationCache
+from .keys import Keys
+from .passwords import check_password_async, hash_password
+from .scripts import Scripts
+
+log = logging.getLogger(__name__)
+
+Role = Literal["editor", "viewer"]
+CheckStatus = Literal["ok", "norecord", "revoked", "nouser", "noapp", "disabled"]
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {_s(k): _s(v) for k, v in raw.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    name: str
+    admin: bool
+    created: int
+    password_hash: str = ""
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r}, admin={self.admin})"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The store's verdict on a token's record, and its owner when known."""
+
+    status: CheckStatus
+    user_name: str | None = None
+    admin: bool = False
+
+
+def _rate_result(policy: RateLimitPolicy, reply: list[Any]) -> RateLimitResult:
+    status = _s(reply[0])
+    return RateLimitResult(
+        policy=policy.name,
+        limit=policy.limit,
+        period=policy.period,
+        allowed=status != "limited",
+        remaining=int(reply[1]),
+        retry_after=int(reply[2]) / 1000.0,
+        reset_after=int(reply[3]) / 1000.0,
+    )
+
+
+def _interval_ms(policy: RateLimitPolicy) -> str:
+    return repr(policy.period * 1000.0 / policy.limit)
+
+
+class Store:
+    """All Redis state of the service behind domain operations."""
+
+    def __init__(
+        self,
+        settings: RedisSettings,
+        *,
+        clock: Clock | None = None,
+        cache_size: int = 0,
+        cache_max_staleness: float = 1.0,
+        client: Client | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        if client is None:
+            client, self.embedded = open_client(settings)
+        else:
+            self.embedded = False
+        self.client: Any = client
+        self.keys = Keys(settings.key_prefix)
+        self.scripts = Scripts(self.client)
+        self.cache = VerificationCache(cache_size, cache_max_staleness, self.clock.now)
+        self.feed = RevocationFeed(self.client, self.keys.revocations(), self.cache)
+        self.ready = False
+
+    # lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the scripts (when Redis is up) and start the revocation feed."""
+        try:
+            await self.load_scripts()
+        except Exception as e:
+            log.warning("store not reachable at start (%s); retrying on demand", type(e).__name__)
+        self.feed.start()
+
+    @translate_errors
+    async def load_scripts(self) -> None:
+        await self.scripts.load(self.client)
+        self.ready = True
+
+    async def close(self) -> None:
+        await self.feed.stop()
+        if isinstance(self.client, RedisCluster):
+            await self.client.aclose()
+        else:
+            await self.client.aclose(close_connection_pool=True)
+
+    @translate_errors
+    async def ping(self) -> bool:
+        """Whether Redis answers and the scripts are loaded."""
+        await self.client.ping()
+        if not self.ready:
+            await self.scripts.load(self.client)
+            self.ready = True
+        return True
+
+    def _now_ms(self) -> int:
+        return int(self.clock.now() * 1000)
+
+    def _now(self) -> int:
+        return int(self.clock.now())
+
+    # users ---------------------------------------------------------------
+
+    @translate_errors
+    async def count_users(self) -> int:
+        return int(await self.client.scard(self.keys.users()))
+
+    @translate_errors
+    async def create_user(self, name: str, password: str, *, admin: bool = False) -> User:
+        """Create a user; AlreadyExists when the name is taken."""
+        uid = os.urandom(16).hex()
+        if not await self.client.set(self.keys.username(name), uid, nx=True):
+            raise AlreadyExists(f"user {name} already exists")
+        pw = hash_password(password)
+        created = self._now()
+        await self.client.hset(
+            self.keys.user(uid),
+            mapping={"id": uid, "name": name, "pw": pw, "admin": int(admin), "created": created},
+        )
+        await self.client.sadd(self.keys.users(), uid)
+        return User(uid, name, admin, created, pw)
+
+    @translate_errors
+    async def get_user(self, uid: str) -> User | None:
+        raw = _decode_hash(await self.client.hgetall(self.keys.user(uid)))
+        if "name" not in raw:
+            return None
+        return User(
+            raw["id"],
+            raw["name"],
+            raw.get("admin") == "1",
+            int(raw.get("created", 0)),
+            raw.get("pw", ""),
+        )
+
+    @translate_errors
+    async def user_id(self, name: str) -> str | None:
+        uid = await self.client.get(self.keys.username(name))
+        return _s(uid) if uid is not None else None
+
+    async def get_user_by_name(self, name: str) -> User | None:
+        uid = await self.user_id(name)
+        if uid is None:
+            return None
+        user = await self.get_user(uid)
+        if user is None or user.name != name:
+            return None
+        return user
+
+    async def authenticate(self, name: str, password: str) -> User | None:
+        """The user whose name and password these are, else None (same cost either way)."""
+        user = await self.get_user_by_name(name)
+        if user is None:
+            # Hash anyway so that a missing user cannot be told apart by timing.
+            await check_password_async(password, _dummy_hash())
+            return None
+        if await check_password_async(password, user.password_hash):
+            return user
+        return None
+
+    @translate_errors
+    async def set_password(self, name: str, password: str) -> None:
+        user = await self.get_user_by_name(name)
+        if user is None:
+            raise NotFound(f"no user {name}")
+        await self.client.hset(self.keys.user(user.id), "pw", hash_password(password))
+
+    @translate_errors
+    async def set_admin(self, name: str, admin: bool) -> None:
+        user = await self.get_user_by_name(name)
+        if user is None:
+            raise NotFound(f"no user {name}")
+        await self.client.hset(self.keys.user(user.id), "admin", int(admin))
+
+    @translate_errors
+    async def remove_user(self, name: str) -> None:
+        """Remove a user; every token of theirs fails from now on."""
+        user = await self.get_user_by_name(name)
+        if user is None:
+            raise NotFound(f"no user {name}")
+        await self.delete_all_named(user.id)
+        await self.client.delete(self.keys.user(user.id), self.keys.temporary_generation(user.id))
+        await self.client.srem(self.keys.users(), user.id)
+        await self.client.delete(self.keys.username(name))
+        for ns in await self.list_namespaces():
+            await self.client.hdel(self.keys.roles(ns), user.id)
+        await self.client.publish(self.keys.revocations(), f"user:{user.id}")
+
+    @translate_errors
+    async def list_users(self) -> list[User]:
+        uids = sorted(_s(u) for u in await self.client.smembers(self.keys.users()))
+        users = []
+        for uid in uids:
+            user = await self.get_user(uid)
+            if user is not None:
+                users.append(user)
+        return sorted(users, key=lambda u: u.name)
+
+    # failed logins -------------------------------------------------------
+
+    @translate_errors
+    async def login_allowed(self, name: str, ip: str, policy: RateLimitPolicy) -> RateLimitResult:
+        """Peek at the failed-login counter of (name, ip) without consuming it."""
+        reply = await self.scripts["ratelimit"](
+            keys=[self.keys.login_rate(name, ip)],
+            args=[self._now_ms(), _interval_ms(policy), policy.limit, "peek"],
+        )
+        return _rate_result(policy, reply)
+
+    @translate_errors
+    async def login_failed(self, name: str, ip: str, policy: RateLimitPolicy) -> RateLimitResult:
+        """Count a failed login of (name, ip)."""
+        reply = await self.scripts["ratelimit"](
+            keys=[self.keys.login_rate(name, ip)],
+            args=[self._now_ms(), _interval_ms(policy), policy.limit, "hit"],
+        )
+        return _rate_result(policy, reply)
+
+    # named tokens --------------------------------------------------------
+
+    @translate_errors
+    async def mint_named(
+        self,
+        uid: str,
+        tid: str,
+        name: str,
+        record: Mapping[str, str | int],
+        expires: int | None,
+        policy: RateLimitPolicy,
+    ) -> RateLimitResult:
+        """Check the user's mint limit, the name's uniqueness and record the token, atomically."""
+        now_ms = self._now_ms()
+        ttl = 0
+        if expires is not None:
+            ttl = max(1, math.ceil(expires - now_ms / 1000))
+        fields: list[str | int] = ["uid", uid, "name", name, "tid", tid, "revoked", 0]
+        fields.extend(["exp", expires or 0])
+        for k, v in record.items():
+            fields.extend([k, v])
+        reply = await self.scripts["mint_named"](
+            keys=[
+                self.keys.user_rate(uid, policy.name),
+                self.keys.user(uid),
+                self.keys.name_index(uid),
+                self.keys.named_record(uid, tid),
+            ],
+            args=[
+                now_ms,
+                _interval_ms(policy),
+                policy.limit,
+                name,
+                tid,
+                expires or 0,
+                ttl,
+                *fields,
+            ],
+        )
+        status = _s(reply[0])
+        if status == "nouser":
+            raise NotFound("user not found")
+        result = _rate_result(policy, reply)
+        if status == "limited":
+            raise RateLimited(result)
+        if status == "exists":
+            raise NameOccupied("name", f"a token named {name!r} already exists")
+        return result
+
+    @translate_errors
+    async def get_named(self, uid: str, tid: str) -> dict[str, str] | None:
+        raw = await self.client.hgetall(self.keys.named_record(uid, tid))
+        return _decode_hash(raw) if raw else None
+
+    @translate_errors
+    async def list_named(self, uid: str) -> dict[str, str]:
+        """Live named tokens of a user as {name: token id}; expired names are pruned."""
+        raw = _decode_hash(await self.client.hgetall(self.keys.name_index(uid)))
+        now = self._now()
+        live: dict[str, str] = {}
+        stale = []
+        for name, value in raw.items():
+            tid, _, exp = value.partition(":")
+            if exp.isdigit() and (int(exp) == 0 or int(exp) > now):
+                live[name] = tid
+            else:
+                stale.append(name)
+        if stale:
+            await self.client.hdel(self.keys.name_index(uid), *stale)
+        return live
+
+    @translate_errors
+    async def update_named(
+        self, uid: str, tid: str, *, custom: str | None = None, revoked: bool | None = None
+    ) -> None:
+        """Set custom metadata and/or the revoked flag; NotFound when there is no record."""
+        found = await self.scripts["update_named"](
+            keys=[self.keys.named_record(uid, tid)],
+            args=[
+                custom if custom is not None else "",
+                "" if revoked is None else str(int(revoked)),
+                self.keys.revocations(),
+                f"tok:{tid}",
+            ],
+        )
+        if not int(found):
+            raise NotFound("token not found")
+
+    @translate_errors
+    async def delete_named(self, uid: str, tid: str) -> None:
+        """Delete one named token; NotFound when there is no record."""
+        record = await self.get_named(uid, tid)
+        if record is None:
+            raise NotFound("token not found")
+        await self.scripts["delete_named"](
+            keys=[self.keys.name_index(uid), self.keys.named_record(uid, tid)],
+            args=[self.keys.revocations(), tid, record.get("name", "")],
+        )
+
+    @translate_errors
+    async def delete_all_named(self, uid: str) -> int:
+        """Delete every named token of a user; returns how many there were."""
+        raw = _decode_hash(await self.client.hgetall(self.keys.name_index(uid)))
+        if not raw:
+            return 0
+        keys = [self.keys.name_index(uid)]
+        args: list[str] = [self.keys.revocations()]
+        for name, value in raw.items():
+            tid = value.partition(":")[0]
+            keys.append(self.keys.named_record(uid, tid))
+            args.extend([tid, name])
+        return int(await self.scripts["delete_named"](keys=keys, args=args))
+
+    @translate_errors
+    async def check_named(self, uid: str, tid: str) -> CheckResult:
+        """Whether a named token's record is present and not revoked (cached when enabled)."""
+        key = f"n:{uid}:{tid}"
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        reply = await self.scripts["check_named"](
+            keys=[self.keys.user(uid), self.keys.named_record(uid, tid)], args=[]
+        )
+        result = self._check_result(reply)
+        if result.status == "ok":
+            self.cache.put(key, result, (f"tok:{tid}", f"user:{uid}"))
+        return result
+
+    @staticmethod
+    def _check_result(reply: list[Any]) -> CheckResult:
+        status = _s(reply[0])
+        if len(reply) >= 3:
+            return CheckResult(status, _s(reply[1]), _s(reply[2]) == "1")  # type: ignore[arg-type]
+        return CheckResult(status)  # type: ignore[arg-type]
+
+    # temporary tokens ----------------------------------------------------
+
+    @translate_errors
+    async def mint_temporary(
+        self, uid: str, policy: RateLimitPolicy, generation_ttl: int
+    ) -> tuple[int, RateLimitResult]:
+        """Check the mint limit and read the user's temporary-token generation, atomically."""
+        reply = await self.scripts["mint_temporary"](
+            keys=[
+                self.keys.user_rate(uid, policy.name),
+                self.keys.user(uid),
+                self.keys.temporary_generation(uid),
+            ],
+            args=[self._now_ms(), _interval_ms(policy), policy.limit, generation_ttl],
+        )
+        status = _s(reply[0])
+        if status == "nouser":
+            raise NotFound("user not found")
+        result = _rate_result(policy, reply)
+        if status == "limited":
+            raise RateLimited(result)
+        return int(reply[4]), result
+
+    @translate_errors
+    async def temporary_generation(self, uid: str) -> int:
+        value = await self.client.get(self.keys.temporary_generation(uid))
+        return int(value) if value is not None else 0
+
+    @translate_errors
+    async def revoke_temporary(self, uid: str, generation_ttl: int) -> int:
+        """Revoke every temporary token of a user; returns the new generation."""
+        gen = await self.scripts["bump_generation"](
+            keys=[self.keys.temporary_generation(uid)],
+            args=[generation_ttl, self.keys.revocations(), f"user:{uid}"],
+        )
+        return int(gen)
+
+    @translate_errors
+    async def check_temporary(self, uid: str, generation: int) -> CheckResult:
+        key = f"t:{uid}:{generation}"
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        reply = await self.scripts["check_temporary"](
+            keys=[self.keys.user(uid), self.keys.temporary_generation(uid)], args=[str(generation)]
+        )
+        result = self._check_result(reply)
+        if result.status == "ok":
+            self.cache.put(key, result, (f"user:{uid}",))
+        return result
+
+    # namespaces and roles ------------------------------------------------
+
+    @translate_errors
+    async def create_namespace(self, name: str) -> None:
+        if not await self.client.hsetnx(self.keys.namespace(name), "created", self._now()):
+            raise AlreadyExists(f"namespace {name} already exists")
+        await self.client.sadd(self.keys.namespaces(), name)
+
+    @translate_errors
+    async def namespace_exists(self, name: str) -> bool:
+        return bool(await self.client.exists(self.keys.namespace(name)))
+
+    @translate_errors
+    async def get_namespace(self, name: str) -> dict[str, str] | None:
+        raw = await self.client.hgetall(self.keys.namespace(name))
+        return _decode_hash(raw) if raw else None
+
+    @translate_errors
+    async def list_namespaces(self) -> list[str]:
+        return sorted(_s(n) for n in await self.client.smembers(self.keys.namespaces()))
+
+    @translate_errors
+    async def delete_namespace(self, name: str) -> None:
+        """Delete a namespace with its applications (and so their tokens) and role bindings."""
+        if not await self.namespace_exists(name):
+            raise NotFound(f"namespace {name} not found")
+        for app in await self._app_names(name):
+            try:
+                await self.delete_app(name, app)
+            except NotFound:
+                pass
+        await self.client.delete(
+            self.keys.namespace(name), self.keys.roles(name), self.keys.apps(name)
+        )
+        await self.client.srem(self.keys.namespaces(), name)
+
+    @translate_errors
+    async def grant(self, ns: str, uid: str, role: Role) -> None:
+        if not await self.namespace_exists(ns):
+            raise NotFound(f"namespace {ns} not found")
+        await self.client.hset(self.keys.roles(ns), uid, role)
+
+    @translate_errors
+    async def revoke_role(self, ns: str, uid: str) -> None:
+        if not await self.client.hdel(self.keys.roles(ns), uid):
+            raise NotFound("no such role binding")
+
+    @translate_errors
+    async def role_of(self, ns: str, uid: str) -> Role | None:
+        role = await self.client.hget(self.keys.roles(ns), uid)
+        return _s(role) if role is not None else None  # type: ignore[return-value]
+
+    @translate_errors
+    async def roles(self, ns: str) -> dict[str, str]:
+        return _decode_hash(await self.client.hgetall(self.keys.roles(ns)))
+
+    # applications --------------------------------------------------------
+
+    async def _app_names(self, ns: str) -> list[str]:
+        return sorted(_s(a) for a in await self.client.smembers(self.keys.apps(ns)))
+
+    @translate_errors
+    async def create_app(
+        self, ns: str, name: str, doc: Mapping[str, Any], *, disabled: bool
+    ) -> None:
+        """Create an application; AlreadyExists when it exists."""
+        # Listed first, so that a crash leaves at worst a stale listing entry
+        # (pruned on read), never an application that cannot be listed.
+        await self.client.sadd(self.keys.apps(ns), name)
+        created = await self.scripts["app_create"](
+            keys=[self.keys.app(ns, name)], args=[json.dumps(doc), int(disabled)]
+        )
+        if not int(created):
+            raise AlreadyExists(f"application {name} already exists")
+
+    @translate_errors
+    async def get_app(self, ns: str, name: str) -> dict[str, Any] | None:
+        raw = await self.client.hget(self.keys.app(ns, name), "doc")
+        if raw is None:
+            return None
+        doc: dict[str, Any] = json.loads(raw)
+        return doc
+
+    @translate_errors
+    async def list_apps(self, ns: str) -> list[dict[str, Any]]:
+        names = await self._app_names(ns)
+        docs = []
+        stale = []
+        for name in names:
+            doc = await self.get_app(ns, name)
+            if doc is None:
+                stale.append(name)
+            else:
+                docs.append(doc)
+        if stale:
+            await self.client.srem(self.keys.apps(ns), *stale)
+        return docs
+
+    @translate_errors
+    async def replace_app(
+        self, ns: str, name: str, doc: Mapping[str, Any], *, disabled: bool
+    ) -> None:
+        done = await self.scripts["app_replace"](
+            keys=[self.keys.app(ns, name)],
+            args=[json.dumps(doc), int(disabled), self.keys.revocations(), f"app:{ns}/{name}"],
+        )
+        if not int(done):
+            raise NotFound("application not found")
+
+    @translate_errors
+    async def delete_app(self, ns: str, name: str) -> None:
+        """Delete an application; every token it issued fails from now on."""
+        done = await self.scripts["app_delete"](
+            keys=[self.keys.app(ns, name)],
+            args=[self._now(), self.keys.revocations(), f"app:{ns}/{name}"],
+        )
+        await self.client.srem(self.keys.apps(ns), name)
+        if not int(done):
+            raise NotFound("application not found")
+
+    @translate_errors
+    async def mint_f5(
+        self,
+        ns: str,
+        app: str,
+        uid: str,
+        tid: str,
+        expires: int,
+        user_policy: RateLimitPolicy,
+        app_policy: RateLimitPolicy,
+    ) -> tuple[int, RateLimitResult]:
+        """Check the app and both limits, and record the token; returns the app's generation."""
+        now_ms = self._now_ms()
+        ttl = max(1, math.ceil(expires - now_ms / 1000))
+        reply = await self.scripts["mint_f5"](
+            keys=[
+                self.keys.app(ns, app),
+                self.keys.app_user_rate(ns, app, uid),
+                self.keys.app_rate(ns, app),
+                self.keys.app_record(ns, app, tid),
+            ],
+            args=[
+                now_ms,
+                _interval_ms(user_policy),
+                user_policy.limit,
+                _interval_ms(app_policy),
+                app_policy.limit,
+                expires,
+                ttl,
+                uid,
+            ],
+        )
+        status = _s(reply[0])
+        if status == "notfound":
+            raise NotFound("application not found")
+        if status == "disabled":
+            raise Conflict("application is disabled")
+        policy = app_policy if _s(reply[5]) == "app" else user_policy
+        result = _rate_result(policy, reply)
+        if status == "limited":
+            raise RateLimited(result)
+        return int(reply[4]), result
+
+    @translate_errors
+    async def check_f5(self, ns: str, app: str, generation: int, tid: str, uid: str) -> CheckResult:
+        """Whether an F5 token's application, generation, record and owner are all still good."""
+        key = f"f:{ns}/{app}:{generation}:{tid}"
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        # Two slots (the user's and the application's): asked concurrently.
+        user, status = await asyncio.gather(
+            self.client.hmget(self.keys.user(uid), "name", "admin"),
+            self.scripts["check_f5"](
+                keys=[self.keys.app(ns, app), self.keys.app_record(ns, app, tid)],
+                args=[str(generation)],
+            ),
+        )
+        if user[0] is None:
+            return CheckResult("nouser")
+        result = CheckResult(_s(status), _s(user[0]), _s(user[1]) == "1")  # type: ignore[arg-type]
+        if result.status == "ok":
+            self.cache.put(key, result, (f"app:{ns}/{app}", f"user:{uid}", f"tok:{tid}"))
+        return result
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password("not a real password")

@@ -1,0 +1,185 @@
+"""Real redis-server processes for tests: a single server, and a Redis Cluster.
+
+Each server runs on a free loopback port in its own temporary directory, keeps
+nothing on disk, and can be stopped, killed, paused and restarted on the same
+port to test failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+
+REDIS_SERVER = shutil.which("redis-server")
+REDIS_CLI = shutil.which("redis-cli")
+
+
+def require_redis() -> None:
+    """Skip when redis-server is missing; under CI=true that is a failure instead."""
+    if REDIS_SERVER and REDIS_CLI:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("redis-server/redis-cli are required under CI=true (apt-get install redis-server)")
+    pytest.skip("redis-server is not installed: tests against real Redis need it")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(*, with_bus: bool = False) -> int:
+    """A free loopback port (and port + 10000 free too, for a cluster bus)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if with_bus and (port + 10000 > 65535 or not _port_free(port + 10000)):
+            continue
+        return port
+    raise RuntimeError("no free port")
+
+
+class RedisProcess:
+    """One redis-server on 127.0.0.1:<port>."""
+
+    def __init__(self, port: int | None = None, *, cluster: bool = False) -> None:
+        self.port = port or free_port(with_bus=cluster)
+        self.cluster = cluster
+        self.dir = tempfile.mkdtemp(prefix="redis-test-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert REDIS_SERVER
+        args = [
+            REDIS_SERVER,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", self.dir,
+            "--protected-mode", "no",
+        ]  # fmt: skip
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait_ready()
+
+    def cli(self, *args: str, timeout: float = 10.0) -> str:
+        assert REDIS_CLI
+        out = subprocess.run(
+            [REDIS_CLI, "-p", str(self.port), *args],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        return out.stdout.decode()
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.02)
+        raise RuntimeError(f"redis-server on {self.port} did not start")
+
+    def stop(self) -> None:
+        """Kill the server (SIGKILL) and wait for it."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.proc.pid, signal.SIGCONT)
+                self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    kill = stop
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def flush(self) -> None:
+        self.cli("FLUSHALL")
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisCluster:
+    """A cluster of three masters from real redis-server processes."""
+
+    def __init__(self, masters: int = 3) -> None:
+        self.nodes = [RedisProcess(cluster=True) for _ in range(masters)]
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        assert REDIS_CLI
+        subprocess.run(
+            [
+                REDIS_CLI,
+                "--cluster", "create",
+                *[f"127.0.0.1:{n.port}" for n in self.nodes],
+                "--cluster-replicas", "0",
+                "--cluster-yes",
+            ],  # fmt: skip
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in self.nodes):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("cluster did not become ready")
+
+    def flush(self) -> None:
+        for node in self.nodes:
+            node.flush()
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+
+@contextlib.contextmanager
+def running(server: RedisProcess | RedisCluster) -> Iterator[RedisProcess | RedisCluster]:
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

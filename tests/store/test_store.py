@@ -1,0 +1,270 @@
+"""The store's script suite on every backend: embedded memory, a real Redis and a real Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis_procs import RedisCluster, RedisProcess
+
+from service.clock import FakeClock
+from service.errors import (
+    AlreadyExists,
+    Conflict,
+    NameOccupied,
+    NotFound,
+    RateLimited,
+)
+from service.settings import RateLimitPolicy, RedisSettings
+from service.store import Store
+
+MINT = RateLimitPolicy("mint", limit=5, period=60)
+APP_USER = RateLimitPolicy("generate_token", limit=3, period=60)
+APP = RateLimitPolicy("generate_token_app", limit=100, period=60)
+
+LONG_LIVED = (":username:", ":users", ":namespaces", ":ns:", "}:user", "}:app")
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+def backend_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "redis":
+        server: RedisProcess = request.getfixturevalue("redis_server")
+        server.flush()
+        return server.url
+    cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+    cluster.flush()
+    return cluster.url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(backend_url: str, clock: FakeClock) -> AsyncIterator[Store]:
+    s = Store(RedisSettings(url=backend_url), clock=clock)
+    await s.start()
+    yield s
+    await s.close()
+
+
+async def all_keys(store: Store) -> list[str]:
+    client: Any = store.client
+    keys = [k.decode() async for k in client.scan_iter(match="ts:*", count=1000)]
+    return sorted(set(keys))
+
+
+async def test_user_lifecycle(store: Store) -> None:
+    alice = await store.create_user("alice", "s3cret")
+    with pytest.raises(AlreadyExists):
+        await store.create_user("alice", "other")
+    assert (await store.authenticate("alice", "s3cret")) == alice
+    assert await store.authenticate("alice", "wrong") is None
+    assert await store.authenticate("nobody", "s3cret") is None
+    await store.set_password("alice", "new")
+    assert await store.authenticate("alice", "s3cret") is None
+    assert (await store.authenticate("alice", "new")) is not None
+    assert [u.name for u in await store.list_users()] == ["alice"]
+    await store.remove_user("alice")
+    assert await store.list_users() == []
+    with pytest.raises(NotFound):
+        await store.remove_user("alice")
+
+
+async def test_named_token_records(store: Store, clock: FakeClock) -> None:
+    user = await store.create_user("bob", "pw")
+    exp = int(clock.now()) + 100
+    result = await store.mint_named(user.id, "a" * 32, "first", {"type": "access"}, exp, MINT)
+    assert result.allowed and result.remaining == MINT.limit - 1
+    with pytest.raises(NameOccupied):
+        await store.mint_named(user.id, "b" * 32, "first", {"type": "access"}, exp, MINT)
+    assert await store.get_named(user.id, "b" * 32) is None
+    assert await store.list_named(user.id) == {"first": "a" * 32}
+    assert (await store.check_named(user.id, "a" * 32)).status == "ok"
+
+    await store.update_named(user.id, "a" * 32, revoked=True)
+    assert (await store.check_named(user.id, "a" * 32)).status == "revoked"
+    await store.update_named(user.id, "a" * 32, revoked=False, custom='{"k": 1}')
+    assert (await store.check_named(user.id, "a" * 32)).status == "ok"
+    assert (await store.get_named(user.id, "a" * 32) or {})["custom"] == '{"k": 1}'
+
+    await store.delete_named(user.id, "a" * 32)
+    assert (await store.check_named(user.id, "a" * 32)).status == "norecord"
+    assert await store.list_named(user.id) == {}
+    with pytest.raises(NotFound):
+        await store.update_named(user.id, "a" * 32, revoked=True)
+
+    # An expired token's name can be used again.
+    await store.mint_named(user.id, "c" * 32, "again", {}, exp, MINT)
+    clock.advance(101)
+    await store.mint_named(user.id, "d" * 32, "again", {}, exp + 200, MINT)
+    assert await store.list_named(user.id) == {"again": "d" * 32}
+
+    assert await store.delete_all_named(user.id) >= 1
+    assert (await store.check_named(user.id, "d" * 32)).status == "norecord"
+
+
+async def test_mint_refused_for_missing_user(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.mint_named("0" * 32, "a" * 32, "x", {}, None, MINT)
+    with pytest.raises(NotFound):
+        await store.mint_temporary("0" * 32, MINT, 600)
+
+
+async def test_refused_mint_records_nothing(store: Store, clock: FakeClock) -> None:
+    user = await store.create_user("carol", "pw")
+    exp = int(clock.now()) + 60
+    for i in range(MINT.limit):
+        await store.mint_named(user.id, f"{i:032x}", f"t{i}", {}, exp, MINT)
+    with pytest.raises(RateLimited) as err:
+        await store.mint_named(user.id, "f" * 32, "over", {}, exp, MINT)
+    assert err.value.result.retry_after > 0
+    assert await store.get_named(user.id, "f" * 32) is None
+    assert "over" not in await store.list_named(user.id)
+
+
+async def test_temporary_generation(store: Store) -> None:
+    user = await store.create_user("dave", "pw")
+    gen, _ = await store.mint_temporary(user.id, MINT, 600)
+    assert gen == 0
+    assert (await store.check_temporary(user.id, 0)).status == "ok"
+    assert await store.revoke_temporary(user.id, 600) == 1
+    assert (await store.check_temporary(user.id, 0)).status == "revoked"
+    gen, _ = await store.mint_temporary(user.id, MINT, 600)
+    assert gen == 1 and await store.temporary_generation(user.id) == 1
+    await store.remove_user("dave")
+    assert (await store.check_temporary(user.id, 1)).status == "nouser"
+
+
+async def test_apps_and_f5_tokens(store: Store, clock: FakeClock) -> None:
+    user = await store.create_user("erin", "pw")
+    await store.create_namespace("ns1")
+    with pytest.raises(AlreadyExists):
+        await store.create_namespace("ns1")
+    await store.grant("ns1", user.id, "editor")
+    assert await store.role_of("ns1", user.id) == "editor"
+
+    doc = {"metadata": {"name": "app1"}}
+    await store.create_app("ns1", "app1", doc, disabled=False)
+    with pytest.raises(AlreadyExists):
+        await store.create_app("ns1", "app1", doc, disabled=False)
+    assert await store.get_app("ns1", "app1") == doc
+    assert await store.list_apps("ns1") == [doc]
+
+    exp = int(clock.now()) + 3600
+    gen, result = await store.mint_f5("ns1", "app1", user.id, "1" * 32, exp, APP_USER, APP)
+    assert gen == 0 and result.remaining == APP_USER.limit - 1
+    assert (await store.check_f5("ns1", "app1", 0, "1" * 32, user.id)).status == "ok"
+    assert (await store.check_f5("ns1", "app1", 0, "2" * 32, user.id)).status == "norecord"
+    for i in range(APP_USER.limit - 1):
+        await store.mint_f5("ns1", "app1", user.id, f"{i + 2:032x}", exp, APP_USER, APP)
+    with pytest.raises(RateLimited):
+        await store.mint_f5("ns1", "app1", user.id, "9" * 32, exp, APP_USER, APP)
+    assert (await store.check_f5("ns1", "app1", 0, "9" * 32, user.id)).status == "norecord"
+
+    # Disabling kills its tokens for good, even once enabled again.
+    await store.replace_app("ns1", "app1", doc, disabled=True)
+    assert (await store.check_f5("ns1", "app1", 0, "1" * 32, user.id)).status == "disabled"
+    with pytest.raises(Conflict):
+        await store.mint_f5("ns1", "app1", user.id, "8" * 32, exp, APP_USER, APP)
+    await store.replace_app("ns1", "app1", doc, disabled=False)
+    assert (await store.check_f5("ns1", "app1", 0, "1" * 32, user.id)).status == "revoked"
+
+    # Deleting and re-creating never brings old tokens back.
+    clock.advance(61)
+    gen, _ = await store.mint_f5("ns1", "app1", user.id, "7" * 32, exp, APP_USER, APP)
+    await store.delete_app("ns1", "app1")
+    assert (await store.check_f5("ns1", "app1", gen, "7" * 32, user.id)).status == "noapp"
+    with pytest.raises(NotFound):
+        await store.mint_f5("ns1", "app1", user.id, "6" * 32, exp, APP_USER, APP)
+    await store.create_app("ns1", "app1", doc, disabled=False)
+    assert (await store.check_f5("ns1", "app1", gen, "7" * 32, user.id)).status == "revoked"
+    with pytest.raises(NotFound):
+        await store.delete_app("ns1", "nope")
+
+    await store.delete_namespace("ns1")
+    assert await store.list_namespaces() == []
+    assert await store.get_app("ns1", "app1") is None
+
+
+async def test_every_key_expires_except_long_lived(store: Store, clock: FakeClock) -> None:
+    user = await store.create_user("frank", "pw")
+    exp = int(clock.now()) + 600
+    await store.mint_named(user.id, "a" * 32, "n1", {}, exp, MINT)
+    await store.mint_temporary(user.id, MINT, 600)
+    await store.revoke_temporary(user.id, 600)
+    await store.login_failed("frank", "127.0.0.1", MINT)
+    await store.create_namespace("ns")
+    await store.grant("ns", user.id, "viewer")
+    await store.create_app("ns", "app", {"m": 1}, disabled=False)
+    await store.mint_f5("ns", "app", user.id, "b" * 32, exp, APP_USER, APP)
+    await store.create_app("ns", "gone", {"m": 1}, disabled=False)
+    await store.mint_f5("ns", "gone", user.id, "c" * 32, exp, APP_USER, APP)
+    await store.delete_app("ns", "gone")
+
+    client: Any = store.client
+    keys = await all_keys(store)
+    assert len(keys) > 8
+    for key in keys:
+        ttl = await client.ttl(key)
+        if any(mark in key for mark in LONG_LIVED) and not key.endswith("gone}:app"):
+            continue
+        assert ttl > 0, f"{key} has no TTL"
+
+
+async def test_gcra_refill_retry_after_and_reset(store: Store, clock: FakeClock) -> None:
+    policy = RateLimitPolicy("failed_login", limit=4, period=60)  # one every 15 s, burst 4
+    results = [await store.login_failed("x", "ip", policy) for _ in range(4)]
+    assert [r.remaining for r in results] == [3, 2, 1, 0]
+    assert results[-1].reset_after == pytest.approx(60)
+    refused = await store.login_failed("x", "ip", policy)
+    assert not refused.allowed and refused.retry_after == pytest.approx(15)
+    peek = await store.login_allowed("x", "ip", policy)
+    assert not peek.allowed
+    clock.advance(14.9)
+    assert not (await store.login_allowed("x", "ip", policy)).allowed
+    clock.advance(0.1)
+    allowed = await store.login_allowed("x", "ip", policy)
+    assert allowed.allowed and allowed.remaining == 0
+    clock.advance(45)
+    refilled = await store.login_allowed("x", "ip", policy)
+    assert refilled.remaining == 3
+    # Other ips and users have their own counters.
+    assert (await store.login_allowed("x", "other-ip", policy)).remaining == 3
+
+
+async def test_revocation_feed_invalidates_other_instance(backend_url: str) -> None:
+    if backend_url.startswith("memory"):
+        pytest.skip("the embedded store is private to one process")
+    if backend_url.startswith("redis+cluster"):
+        pytest.skip("covered by the single-Redis case; cluster pub/sub is broadcast")
+    a = Store(RedisSettings(url=backend_url))
+    b = Store(RedisSettings(url=backend_url), cache_size=1000, cache_max_staleness=30.0)
+    await a.start()
+    await b.start()
+    try:
+        await asyncio.wait_for(b.feed.subscribed.wait(), 5)
+        user = await a.create_user("gina", "pw")
+        worst = 0.0
+        loop = asyncio.get_running_loop()
+        for i in range(20):
+            tid = f"{i:032x}"
+            await a.mint_named(user.id, tid, f"n{i}", {}, None, RateLimitPolicy("m", 1000, 1))
+            assert (await b.check_named(user.id, tid)).status == "ok"
+            assert (await b.check_named(user.id, tid)).status == "ok"  # now cached
+            start = loop.time()
+            await a.update_named(user.id, tid, revoked=True)
+            while (await b.check_named(user.id, tid)).status == "ok":
+                assert loop.time() - start < 1.0, "revocation not seen within 1 s"
+                await asyncio.sleep(0.001)
+            worst = max(worst, loop.time() - start)
+        assert b.cache.hits >= 20
+        print(f"revocation propagation: worst {worst * 1000:.1f} ms over 20 trials")
+    finally:
+        await a.close()
+        await b.close()
