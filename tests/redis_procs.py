@@ -28,7 +28,9 @@ def require_redis() -> None:
     if REDIS_SERVER and REDIS_CLI:
         return
     if os.environ.get("CI") == "true":
-        pytest.fail("redis-server/redis-cli are required under CI=true (apt-get install redis-server)")
+        pytest.fail(
+            "redis-server/redis-cli are required under CI=true (apt-get install redis-server)"
+        )
     pytest.skip("redis-server is not installed: tests against real Redis need it")
 
 
@@ -95,7 +97,10 @@ class RedisProcess:
     def wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2) as s,
+            ):
                 s.sendall(b"PING\r\n")
                 if s.recv(16).startswith(b"+PONG"):
                     return
@@ -151,9 +156,11 @@ class RedisCluster:
         subprocess.run(
             [
                 REDIS_CLI,
-                "--cluster", "create",
+                "--cluster",
+                "create",
                 *[f"127.0.0.1:{n.port}" for n in self.nodes],
-                "--cluster-replicas", "0",
+                "--cluster-replicas",
+                "0",
                 "--cluster-yes",
             ],  # fmt: skip
             capture_output=True,

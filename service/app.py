@@ -1,0 +1,164 @@
+"""create_app(settings) -> web.Application: the only place things are wired together."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp_apispec import setup_aiohttp_apispec, validation_middleware
+
+from service.api import ops
+from service.appkeys import (
+    AUTHORITY,
+    CLOCK,
+    CREDENTIAL_CACHE,
+    SETTINGS,
+    SHUTTING_DOWN,
+    STORE,
+    TRUSTED_PROXIES,
+)
+from service.authority import Authority
+from service.clock import Clock, SystemClock
+from service.errors import AlreadyExists, StoreError
+from service.settings import Settings, SettingsError
+from service.store import Store
+from service.tokens.keys import KeyRing
+from service.web.auth import CredentialCache
+from service.web.forwarded import TrustedProxies
+from service.web.middlewares import (
+    DeprecationTable,
+    deprecation_middleware,
+    error_middleware,
+    request_log_middleware,
+)
+from service.web.validation import error_callback
+
+log = logging.getLogger(__name__)
+
+ADMIN_USER = "admin"
+
+
+def load_keyring(settings: Settings) -> KeyRing:
+    """The signing keys from `keys.json` or `keys.file`; a development key when neither is set."""
+    raw: str | None = None
+    source = ""
+    if settings.keys.json:
+        raw, source = str(settings.keys.json), "keys.json"
+    elif settings.keys.file:
+        source = "keys.file"
+        try:
+            raw = Path(settings.keys.file).read_text(encoding="utf-8")
+        except OSError as e:
+            raise SettingsError(f"keys.file: cannot read {settings.keys.file}: {e.strerror}") from e
+    if raw is None:
+        log.warning(
+            "no signing keys configured (keys.file / TOKEN_SERVICE_KEYS_FILE): using a generated "
+            "development key; tokens will not survive a restart"
+        )
+        return KeyRing.generate_development()
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object with a 'keys' list")
+        return KeyRing.from_mapping(data)
+    except ValueError as e:
+        raise SettingsError(f"{source}: {e}") from e
+
+
+async def bootstrap_admin(store: Store, settings: Settings) -> None:
+    """Create the `admin` user at first start, when the store has no users."""
+    if await store.count_users() > 0:
+        return
+    password = str(settings.admin.password)
+    generated = not password
+    if generated:
+        password = secrets.token_urlsafe(18)
+    try:
+        await store.create_user(ADMIN_USER, password, admin=True)
+    except AlreadyExists:
+        return
+    if generated:
+        # Printed once, on purpose: it is the only way to learn it.
+        log.warning("created bootstrap user 'admin' with generated password: %s", password)
+    else:
+        log.info("created bootstrap user 'admin' (password from TOKEN_SERVICE_ADMIN_PASSWORD)")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    keyring: KeyRing | None = None,
+    store: Store | None = None,
+) -> web.Application:
+    """Build the service from its settings; tests inject a clock, keys or a store."""
+    clock = clock or SystemClock()
+    keyring = keyring or load_keyring(settings)
+    if store is None:
+        store = Store(
+            settings.redis,
+            clock=clock,
+            cache_size=settings.cache.size,
+            cache_max_staleness=settings.cache.max_staleness,
+        )
+    trusted = TrustedProxies(settings.auth_check.trusted_proxies)
+    app = web.Application(
+        client_max_size=settings.server.client_max_size,
+        middlewares=[
+            request_log_middleware,
+            deprecation_middleware(DeprecationTable(settings.deprecations)),
+            error_middleware,
+            trusted.middleware(),
+            validation_middleware,
+        ],
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[STORE] = store
+    app[AUTHORITY] = Authority(settings, keyring, store, clock)
+    app[CREDENTIAL_CACHE] = CredentialCache()
+    app[TRUSTED_PROXIES] = trusted
+    app[SHUTTING_DOWN] = [False]
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        s = app[STORE]
+        if s.embedded:
+            log.warning(
+                "using the embedded in-memory store (redis.url = memory://): every token, user "
+                "and counter dies with this process"
+            )
+        await s.start()
+        try:
+            await bootstrap_admin(s, settings)
+        except StoreError as e:
+            log.warning("could not check for the bootstrap admin: %s", e.reason)
+        yield
+        await s.close()
+
+    async def mark_shutdown(app: web.Application) -> None:
+        app[SHUTTING_DOWN][0] = True
+
+    app.cleanup_ctx.append(store_ctx)
+    app.on_shutdown.append(mark_shutdown)
+
+    ops.setup_routes(app)
+    from service.api import authz, f5xc, onezone
+
+    onezone.setup_routes(app)
+    f5xc.setup_routes(app)
+    authz.setup_routes(app)
+
+    setup_aiohttp_apispec(
+        app,
+        title="token-service",
+        version="0.1.0",
+        url="/api/docs/swagger.json",
+        swagger_path="/api/docs",
+        static_path="/api/docs/static",
+        error_callback=error_callback,
+    )
+    return app

@@ -1,0 +1,24 @@
+"""Typed application keys, declared in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.authority import Authority
+    from service.clock import Clock
+    from service.store import Store
+    from service.web.auth import CredentialCache
+    from service.web.forwarded import TrustedProxies
+
+SETTINGS = web.AppKey("settings", Settings)
+AUTHORITY: web.AppKey[Authority] = web.AppKey("authority")
+STORE: web.AppKey[Store] = web.AppKey("store")
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+CREDENTIAL_CACHE: web.AppKey[CredentialCache] = web.AppKey("credential_cache")
+TRUSTED_PROXIES: web.AppKey[TrustedProxies] = web.AppKey("trusted_proxies")
+SHUTTING_DOWN: web.AppKey[list[bool]] = web.AppKey("shutting_down")

@@ -1,0 +1,253 @@
+"""The token authority: mints and verifies tokens by joining the pure token core and the store.
+
+Verification is layered from cheap to dear: size and parse, identifier, key by
+tag, signature and caveats (pure), and only then the store (record, revoked
+flag, generation, application) in one round trip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from service.clock import Clock
+from service.errors import (
+    RateLimitResult,
+    TimeCaveatRequired,
+    TokenRejected,
+    TokenRevoked,
+    WrongTokenType,
+)
+from service.settings import Settings
+from service.store import CheckResult, Store
+from service.tokens import caveats, encoding
+from service.tokens.caveats import AnyCaveat, TimeCaveat
+from service.tokens.errors import MalformedToken
+from service.tokens.identifiers import F5Identifier, OnezoneIdentifier, parse_identifier
+from service.tokens.keys import KeyRing
+from service.tokens.macaroon import Macaroon, mint
+from service.tokens.verifier import Context, Verified, Verifier
+
+Kind = Literal["access", "identity"]
+ONEZONE_PURPOSE = "onezone"
+F5_PURPOSE = "f5"
+F5_LOCATION = "f5xc"
+
+
+@dataclass(frozen=True, slots=True)
+class Minted:
+    token: str
+    token_id: str
+    rate: RateLimitResult
+
+
+@dataclass(frozen=True, slots=True)
+class OnezoneVerification:
+    identifier: OnezoneIdentifier
+    verified: Verified
+    user_name: str | None
+    admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class F5Verification:
+    identifier: F5Identifier
+    verified: Verified
+
+
+def _expiry(cavs: Sequence[AnyCaveat]) -> int | None:
+    times = [c.valid_until for c in cavs if isinstance(c, TimeCaveat)]
+    return min(times) if times else None
+
+
+class Authority:
+    """Mints and verifies Onezone and F5 tokens under one key ring and store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        keyring: KeyRing,
+        store: Store,
+        clock: Clock,
+        verifier: Verifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keyring = keyring
+        self.store = store
+        self.clock = clock
+        self.verifier = verifier or Verifier()
+        self.domain = settings.onezone.domain
+
+    def now(self) -> int:
+        return int(self.clock.now())
+
+    def context(self, **fields: Any) -> Context:
+        """A verification context at the current time."""
+        return Context(now=self.now(), **fields)
+
+    # Onezone -------------------------------------------------------------
+
+    def _onezone_token(self, ident: OnezoneIdentifier, texts: Sequence[str]) -> str:
+        identifier = ident.encode().encode()
+        key = self.keyring.key_for_token_id(ident.token_id)
+        root = self.keyring.root_key(key, ONEZONE_PURPOSE, identifier)
+        return encoding.serialize_onezone(mint(root, identifier, self.domain, texts))
+
+    async def mint_named(
+        self,
+        user_id: str,
+        name: str,
+        kind: Kind,
+        cavs: Sequence[AnyCaveat],
+        custom: Any,
+        *,
+        revoked: bool = False,
+    ) -> Minted:
+        """Record and mint a named token (one store round trip, rate-limited)."""
+        tid = self.keyring.new_token_id()
+        texts = [caveats.to_text(c) for c in cavs]
+        record = {
+            "type": kind,
+            "caveats": json.dumps(texts),
+            "custom": json.dumps(custom),
+            "created": self.now(),
+            "kid": self.keyring.active.kid,
+            "revoked": int(revoked),
+        }
+        rate = await self.store.mint_named(
+            user_id, tid, name, record, _expiry(cavs), self.settings.rate_limits["mint"]
+        )
+        ident = OnezoneIdentifier("named", None, user_id, kind, tid)
+        return Minted(self._onezone_token(ident, texts), tid, rate)
+
+    def named_token_from_record(self, user_id: str, tid: str, record: dict[str, str]) -> str | None:
+        """The serialized token of a record, re-derived (tokens themselves are never stored)."""
+        try:
+            texts = json.loads(record.get("caveats", "[]"))
+            kind: Kind = "identity" if record.get("type") == "identity" else "access"
+            ident = OnezoneIdentifier("named", None, user_id, kind, tid)
+            return self._onezone_token(ident, texts)
+        except (ValueError, TokenRejected, MalformedToken, Exception):
+            return None
+
+    def check_temporary_caveats(self, cavs: Sequence[AnyCaveat]) -> None:
+        """A temporary token needs a time caveat no further than the maximum TTL."""
+        max_ttl = self.settings.onezone.max_temporary_token_ttl
+        limit = self.now() + max_ttl
+        if not any(isinstance(c, TimeCaveat) and c.valid_until < limit for c in cavs):
+            raise TimeCaveatRequired(max_ttl)
+
+    async def mint_temporary(self, user_id: str, kind: Kind, cavs: Sequence[AnyCaveat]) -> Minted:
+        """Mint a temporary token under the user's current generation (one round trip)."""
+        self.check_temporary_caveats(cavs)
+        generation, rate = await self.store.mint_temporary(
+            user_id,
+            self.settings.rate_limits["mint"],
+            self.settings.onezone.max_temporary_token_ttl,
+        )
+        tid = self.keyring.new_token_id()
+        ident = OnezoneIdentifier("temporary", generation, user_id, kind, tid)
+        texts = [caveats.to_text(c) for c in cavs]
+        return Minted(self._onezone_token(ident, texts), tid, rate)
+
+    def parse_onezone(self, token: str) -> tuple[Macaroon, OnezoneIdentifier]:
+        """Parse a serialized Onezone token and its identifier (no verification)."""
+        m = encoding.deserialize_onezone(token, self.settings.onezone.max_token_size)
+        ident = parse_identifier(m.identifier)
+        if not isinstance(ident, OnezoneIdentifier):
+            raise MalformedToken("not an Onezone token")
+        return m, ident
+
+    def verify_onezone_signature(
+        self, m: Macaroon, ident: OnezoneIdentifier, ctx: Context
+    ) -> Verified:
+        """Signature and caveats of an Onezone token (pure)."""
+        key = self.keyring.key_for_token_id(ident.token_id)
+        root = self.keyring.root_key(key, ONEZONE_PURPOSE, m.identifier)
+        return self.verifier.verify(m, root, ctx)
+
+    async def verify_onezone(
+        self, token: str, ctx: Context, *, kind: Kind | None = "access"
+    ) -> OnezoneVerification:
+        """Fully verify an Onezone token: signature, caveats, record and revocation."""
+        m, ident = self.parse_onezone(token)
+        return await self.verify_onezone_parsed(m, ident, ctx, kind=kind)
+
+    async def verify_onezone_parsed(
+        self, m: Macaroon, ident: OnezoneIdentifier, ctx: Context, *, kind: Kind | None = "access"
+    ) -> OnezoneVerification:
+        """`verify_onezone` for a token already parsed (so the context can use its subject)."""
+        verified = self.verify_onezone_signature(m, ident, ctx)
+        if kind is not None and ident.kind != kind:
+            raise WrongTokenType(kind, ident.kind)
+        if ident.persistence == "named":
+            result = await self.store.check_named(ident.user_id, ident.token_id)
+        else:
+            assert ident.generation is not None
+            result = await self.store.check_temporary(ident.user_id, ident.generation)
+        _raise_for(result)
+        return OnezoneVerification(ident, verified, result.user_name, result.admin)
+
+    # F5 ------------------------------------------------------------------
+
+    async def mint_f5(self, namespace: str, app: str, user_id: str) -> Minted:
+        """Record and mint an F5 AuthToken for an application (one round trip)."""
+        tid = self.keyring.new_token_id()
+        expires = self.now() + self.settings.f5.token_ttl
+        generation, rate = await self.store.mint_f5(
+            namespace,
+            app,
+            user_id,
+            tid,
+            expires,
+            self.settings.rate_limits["generate_token"],
+            self.settings.rate_limits["generate_token_app"],
+        )
+        ident = F5Identifier(namespace, app, generation, user_id, tid)
+        identifier = ident.encode().encode()
+        key = self.keyring.key_for_token_id(tid)
+        root = self.keyring.root_key(key, F5_PURPOSE, identifier)
+        texts = [f"namespace = {namespace}", f"app = {app}", f"time < {expires}"]
+        token = encoding.serialize_f5(mint(root, identifier, F5_LOCATION, texts))
+        return Minted(token, tid, rate)
+
+    def parse_f5(self, token: str) -> tuple[Macaroon, F5Identifier]:
+        m = encoding.deserialize_f5(token)
+        ident = parse_identifier(m.identifier)
+        if not isinstance(ident, F5Identifier):
+            raise MalformedToken("not an F5 token")
+        return m, ident
+
+    def verify_f5_signature(self, m: Macaroon, ident: F5Identifier, ctx: Context) -> Verified:
+        key = self.keyring.key_for_token_id(ident.token_id)
+        root = self.keyring.root_key(key, F5_PURPOSE, m.identifier)
+        # The namespace and app caveats bind the token to its identifier's app.
+        ctx = dataclasses.replace(ctx, namespace=ident.namespace, app=ident.app)
+        return self.verifier.verify(m, root, ctx)
+
+    async def verify_f5(self, token: str, ctx: Context) -> F5Verification:
+        """Fully verify an F5 AuthToken: signature, caveats, app, generation and record."""
+        m, ident = self.parse_f5(token)
+        verified = self.verify_f5_signature(m, ident, ctx)
+        result = await self.store.check_f5(
+            ident.namespace, ident.app, ident.generation, ident.token_id, ident.user_id
+        )
+        _raise_for(result)
+        return F5Verification(ident, verified)
+
+    async def verify_any(self, token: str, ctx: Context) -> OnezoneVerification | F5Verification:
+        """Verify a token of either kind (access tokens only for Onezone)."""
+        if token[:2] == "Ag" or token[:1] == "\x02":
+            return await self.verify_f5(token, ctx)
+        return await self.verify_onezone(token, ctx, kind="access")
+
+
+def _raise_for(result: CheckResult) -> None:
+    if result.status == "ok":
+        return
+    if result.status in {"revoked", "disabled", "noapp"}:
+        raise TokenRevoked("token revoked")
+    raise TokenRejected("token not valid")

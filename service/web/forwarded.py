@@ -1,0 +1,62 @@
+"""Forwarded headers, trusted only from configured proxy networks.
+
+aiohttp-remotes' XForwardedFiltered picks the client address out of
+X-Forwarded-For/-Proto/-Host past the trusted hops; it is applied only when
+the direct peer itself is a trusted proxy, so anyone else's headers are ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+from aiohttp_remotes import XForwardedFiltered
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies:
+    """The networks whose forwarding headers are believed."""
+
+    def __init__(self, networks: Iterable[str]) -> None:
+        self.networks: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(n, strict=False) for n in networks
+        )
+        self._filtered = XForwardedFiltered(set(self.networks)) if self.networks else None
+
+    def trusts(self, address: str | None) -> bool:
+        if not address or not self.networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+    def middleware(self) -> Any:
+        filtered = self._filtered
+
+        @web.middleware
+        async def middleware(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
+            request["direct_peer"] = request.remote
+            if filtered is None or not self.trusts(request.remote):
+                return await handler(request)
+            request["trusted_proxy"] = True
+            return await filtered.middleware(request, handler)  # type: ignore[no-any-return]
+
+        return middleware
+
+
+def forwarded_header(request: web.Request, *names: str) -> str | None:
+    """The first of the named headers, only when the request came through a trusted proxy."""
+    if not request.get("trusted_proxy"):
+        return None
+    for name in names:
+        value = request.headers.get(name)
+        if value:
+            return value.strip()
+    return None

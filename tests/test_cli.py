@@ -1,0 +1,97 @@
+"""The operator interface: token inspect offline, keys generate, and store commands on a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from redis_procs import RedisProcess
+
+from service.tokens.keys import KeyRing
+
+SEED = "MDAxNWxvY2F00aW9uIG9uZXpvbmUKMDAzYmlkZW500aWZpZXIgSlVxNGFLVkJSTXVFN3FLbHNQVHlNX00lLeHpYZXNWdVFSMGNfMldpOXFZNAowMDFhY2lkIHRpbWUgPCAxNTIyMzU4MzMzCjAwMmZzaWduYXR1cmUgv02ByyOA9802H02rPMB7Y9mIhDVAjYDmjAUjtrMs13znukK"
+V2 = "AgETaHR0cDovL2V4YW1wbGUub3JnLwIFa2V5aWQAAhRhY2NvdW50ID0gMzczNTkyODU1OQAABiD1SAf23G7fiL8PcwazgiVio2JTPb9zObphdl2kvSWdhw"
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TOKEN_SERVICE_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_inspect_onezone_seed_token() -> None:
+    out = run("token", "inspect", SEED)
+    assert out.returncode == 0, out.stderr
+    assert "location: onezone" in out.stdout
+    assert "caveat: time < 1522358333" in out.stdout
+    sig = next(line for line in out.stdout.splitlines() if line.startswith("signature: "))
+    assert len(sig.split(": ")[1]) == 64
+
+
+def test_inspect_v2_token() -> None:
+    out = run("token", "inspect", V2)
+    assert out.returncode == 0, out.stderr
+    assert "identifier: keyid" in out.stdout and "caveat: account = 3735928559" in out.stdout
+    assert "location: http://example.org/" in out.stdout
+
+
+@pytest.mark.parametrize("garbage", ["", "!!!", "MDAx", "AgET", "x" * 5000])
+def test_inspect_garbage_is_one_line_error(garbage: str) -> None:
+    out = run("token", "inspect", garbage)
+    assert out.returncode != 0
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("error:")
+    assert "Traceback" not in out.stderr
+
+
+def test_keys_generate_prints_a_usable_entry() -> None:
+    out = run("keys", "generate", "--kid", "k9")
+    entry = json.loads(out.stdout)
+    assert entry["kid"] == "k9" and entry["state"] == "active"
+    KeyRing.from_mapping({"keys": [entry]})
+
+
+def test_bad_setting_is_a_startup_error_naming_the_key() -> None:
+    out = run("serve", env={"TOKEN_SERVICE_SERVER_PORT": "eighty"})
+    assert out.returncode == 2
+    assert "TOKEN_SERVICE_SERVER_PORT" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_store_commands_need_a_real_store() -> None:
+    out = run("users", "list")
+    assert out.returncode == 2 and "memory://" in out.stderr
+
+
+def test_users_and_namespaces_on_real_redis(redis_url: str, redis_server: RedisProcess) -> None:
+    env = {"TOKEN_SERVICE_REDIS_URL": redis_url}
+    assert run("users", "add", "alice", "--password-stdin", env=env, stdin="pw\n").returncode == 0
+    assert run("users", "add", "alice", "--password-stdin", env=env, stdin="pw\n").returncode == 1
+    assert (
+        run("users", "add", "root", "--admin", "--password-stdin", env=env, stdin="pw\n").returncode
+        == 0
+    )
+    listed = run("users", "list", env=env).stdout
+    assert "alice" in listed and "root" in listed and "admin" in listed
+    assert (
+        run("users", "passwd", "alice", "--password-stdin", env=env, stdin="new\n").returncode == 0
+    )
+    assert run("namespaces", "add", "ns1", env=env).returncode == 0
+    assert run("namespaces", "grant", "ns1", "alice", "editor", env=env).returncode == 0
+    assert run("namespaces", "grant", "ns1", "nobody", "editor", env=env).returncode == 1
+    assert "ns1" in run("namespaces", "list", env=env).stdout
+    assert run("namespaces", "revoke", "ns1", "alice", env=env).returncode == 0
+    assert run("namespaces", "remove", "ns1", env=env).returncode == 0
+    assert run("users", "remove", "alice", env=env).returncode == 0
+    assert "alice" not in run("users", "list", env=env).stdout
