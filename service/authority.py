@@ -109,7 +109,7 @@ class Authority:
         """Record and mint a named token (one store round trip, rate-limited)."""
         tid = self.keyring.new_token_id()
         texts = [caveats.to_text(c) for c in cavs]
-        record = {
+        record: dict[str, str | int] = {
             "type": kind,
             "caveats": json.dumps(texts),
             "custom": json.dumps(custom),

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -56,7 +57,7 @@ def _run_worker(settings: Settings, reuse_port: bool) -> None:
     try:
         import uvloop
 
-        uvloop.install()
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
     _configure_logging(settings.server.log_level)
@@ -87,6 +88,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     if settings.redis.url.startswith("memory://"):
         raise SettingsError("server.workers: several workers need a shared Redis, not memory://")
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker writes its metrics here; /metrics in any worker sums them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="token-service-metrics-")
     ctx = multiprocessing.get_context("spawn")
     procs = [
         ctx.Process(target=_run_worker, args=(settings, True), name=f"worker-{i}")

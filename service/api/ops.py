@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 from aiohttp_apispec import docs
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.appkeys import SHUTTING_DOWN, STORE
 from service.errors import StoreError
+from service.metrics import CACHE_SIZE, render
 
 
 @docs(tags=["operations"], summary="Liveness: the process answers")
@@ -28,8 +28,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 @docs(tags=["operations"], summary="Prometheus metrics")
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    CACHE_SIZE.set(len(request.app[STORE].cache))
+    body, content_type = render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def setup_routes(app: web.Application) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -20,6 +21,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 
 from service.errors import StoreTimeout, StoreUnavailable
+from service.metrics import REDIS_ERRORS, REDIS_LATENCY
 from service.settings import RedisSettings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -128,20 +130,29 @@ def translate_errors(
 ) -> Callable[P, Awaitable[T]]:
     """Decorate a store coroutine so that redis-py failures become StoreUnavailable / StoreTimeout."""
 
+    latency = REDIS_LATENCY.labels(fn.__name__)
+
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        started = time.perf_counter()
         try:
-            return await fn(*args, **kwargs)
+            result = await fn(*args, **kwargs)
         except (TimeoutError, rex.TimeoutError) as e:
+            REDIS_ERRORS.labels("timeout").inc()
             raise StoreTimeout("the store did not answer in time") from e
         except (rex.ConnectionError, rex.BusyLoadingError, rex.ClusterError, OSError) as e:
+            REDIS_ERRORS.labels("unavailable").inc()
             raise StoreUnavailable("the store is unavailable") from e
         except rex.ResponseError as e:
             text = str(e)
             if text.startswith(("LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY")):
+                REDIS_ERRORS.labels("unavailable").inc()
                 raise StoreUnavailable("the store is unavailable") from e
             raise
         except rex.RedisClusterException as e:
+            REDIS_ERRORS.labels("unavailable").inc()
             raise StoreUnavailable("the store is unavailable") from e
+        latency.observe(time.perf_counter() - started)
+        return result
 
     return wrapper

@@ -16,6 +16,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from service.metrics import CACHE_HITS
+
 log = logging.getLogger(__name__)
 
 
@@ -53,6 +55,7 @@ class VerificationCache:
             return None
         self._entries.move_to_end(key)
         self.hits += 1
+        CACHE_HITS.inc()
         return value
 
     def put(self, key: str, value: Any, tags: tuple[str, ...]) -> None:

@@ -46,7 +46,7 @@ class TrustedProxies:
             if filtered is None or not self.trusts(request.remote):
                 return await handler(request)
             request["trusted_proxy"] = True
-            return await filtered.middleware(request, handler)  # type: ignore[no-any-return]
+            return await filtered.middleware(request, handler)
 
         return middleware
 

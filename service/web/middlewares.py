@@ -16,9 +16,9 @@ from email.utils import format_datetime
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import Counter
 
 from service import errors as e
+from service.metrics import DEPRECATED_REQUESTS, RATE_LIMITED, REQUEST_LATENCY, REQUESTS
 from service.settings import Deprecation
 from service.tokens import errors as te
 
@@ -32,10 +32,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ONEZONE_PREFIX = "/api/v3/onezone"
 F5_PREFIXES = ("/api/config/", "/api/web/")
-
-DEPRECATED_REQUESTS = Counter(
-    "deprecated_requests_total", "Requests to deprecated routes", ["method", "route"]
-)
 
 
 def dialect_of(path: str) -> str:
@@ -61,6 +57,7 @@ def render_error(request: web.Request, err: BaseException) -> web.Response:
             status = 401
         response = web.json_response(body, status=status)
     if isinstance(err, e.RateLimited):
+        RATE_LIMITED.labels(err.result.policy).inc()
         response.headers["Retry-After"] = str(retry_after_seconds(err.result))
         set_rate_limit_headers(response, err.result)
     if status == 401 and dialect == "onezone" and isinstance(err, e.BadCredentials):
@@ -171,15 +168,19 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
         exc.headers["X-Request-Id"] = rid
         raise
     finally:
+        elapsed = time.perf_counter() - started
+        resource = request.match_info.route.resource if request.match_info.route else None
+        route = resource.canonical if resource else "unmatched"
+        REQUESTS.labels(request.method, route, str(status)).inc()
+        REQUEST_LATENCY.labels(route).observe(elapsed)
         if log.isEnabledFor(logging.INFO):
-            resource = request.match_info.route.resource if request.match_info.route else None
             log.info(
                 json.dumps(
                     {
                         "method": request.method,
-                        "route": resource.canonical if resource else None,
+                        "route": route,
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "duration_ms": round(elapsed * 1000, 3),
                         "request_id": rid,
                         "subject": request.get("subject"),
                     },

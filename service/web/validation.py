@@ -15,7 +15,7 @@ from service.errors import BadValue, MalformedRequest, MissingValue
 
 _MISSING = "Missing data for required field."
 
-_KINDS: tuple[tuple[type[fields.Field], str], ...] = (
+_KINDS: tuple[tuple[type[fields.Field[Any]], str], ...] = (
     (fields.Boolean, "boolean"),
     (fields.Integer, "integer"),
     (fields.String, "string"),
