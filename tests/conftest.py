@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from redis_procs import RedisCluster, RedisProcess, require_redis  # noqa: E402
+from redis_procs import RedisCluster, RedisProcess, RedisSentinel, require_redis
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +48,13 @@ def redis_cluster() -> Iterator[RedisCluster]:
     cluster.start()
     yield cluster
     cluster.close()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[RedisSentinel]:
+    """A real master, replica and three Sentinels shared by the session."""
+    require_redis()
+    sentinel = RedisSentinel()
+    sentinel.start()
+    yield sentinel
+    sentinel.close()

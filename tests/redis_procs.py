@@ -190,3 +190,67 @@ def running(server: RedisProcess | RedisCluster) -> Iterator[RedisProcess | Redi
         yield server
     finally:
         server.close()
+
+
+class RedisSentinel:
+    """A master, a replica and Sentinels watching them (service name `mymaster`)."""
+
+    service = "mymaster"
+
+    def __init__(self, sentinels: int = 3) -> None:
+        self.master = RedisProcess()
+        self.replica = RedisProcess()
+        self.sentinels = [RedisProcess() for _ in range(sentinels)]
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.service}"
+
+    def start(self) -> None:
+        assert REDIS_SERVER
+        self.master.start()
+        self.replica.start()
+        self.replica.cli("REPLICAOF", "127.0.0.1", str(self.master.port))
+        quorum = len(self.sentinels) // 2 + 1
+        for s in self.sentinels:
+            conf = os.path.join(s.dir, "sentinel.conf")
+            with open(conf, "w") as fh:
+                fh.write(
+                    f"port {s.port}\nbind 127.0.0.1\ndir {s.dir}\n"
+                    f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} {quorum}\n"
+                    f"sentinel down-after-milliseconds {self.service} 500\n"
+                    f"sentinel failover-timeout {self.service} 3000\n"
+                )
+            s.proc = subprocess.Popen(
+                [REDIS_SERVER, conf, "--sentinel"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            s.wait_ready()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            info = self.replica.cli("INFO", "replication")
+            known = all(
+                "num-other-sentinels" in s.cli("SENTINEL", "master", self.service)
+                for s in self.sentinels
+            )
+            if "master_link_status:up" in info and known:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("sentinel set-up did not become ready")
+
+    def current_master_port(self) -> int:
+        out = self.sentinels[0].cli("SENTINEL", "get-master-addr-by-name", self.service).split()
+        return int(out[1])
+
+    def flush(self) -> None:
+        port = self.current_master_port()
+        node = self.master if port == self.master.port else self.replica
+        node.flush()
+
+    def close(self) -> None:
+        for s in self.sentinels:
+            s.close()
+        self.replica.close()
+        self.master.close()

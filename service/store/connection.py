@@ -109,7 +109,9 @@ def open_client(settings: RedisSettings) -> tuple[Client, bool]:
             max_connections=settings.pool_size,
             **common,
         )
-        return sentinel.master_for(service_name), False
+        master = sentinel.master_for(service_name)
+        _SENTINELS[id(master)] = sentinel
+        return master, False
     if scheme == "redis+cluster":
         nodes = [ClusterNode(h, p) for h, p in _hosts(netloc, 6379)]
         cluster = RedisCluster(
@@ -123,6 +125,21 @@ def open_client(settings: RedisSettings) -> tuple[Client, bool]:
         )
         return cluster, False
     raise SettingsError(f"redis.url: unsupported scheme {scheme!r}")
+
+
+_SENTINELS: dict[int, Sentinel] = {}
+
+
+async def close_client(client: Any) -> None:
+    """Close a client with its pool (and a Sentinel's own connections)."""
+    if isinstance(client, RedisCluster):
+        await client.aclose()
+        return
+    await client.aclose(close_connection_pool=True)
+    sentinel = _SENTINELS.pop(id(client), None)
+    if sentinel is not None:
+        for s in sentinel.sentinels:
+            await s.aclose(close_connection_pool=True)
 
 
 def translate_errors(

@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from redis.asyncio.cluster import RedisCluster
-
 from service.clock import Clock, SystemClock
 from service.errors import (
     AlreadyExists,
@@ -30,7 +28,7 @@ from service.errors import (
 )
 from service.settings import RateLimitPolicy, RedisSettings
 
-from .connection import Client, open_client, translate_errors
+from .connection import Client, close_client, open_client, translate_errors
 from .feed import RevocationFeed, VerificationCache
 from .keys import Keys
 from .passwords import check_password_async, hash_password
@@ -130,10 +128,7 @@ class Store:
 
     async def close(self) -> None:
         await self.feed.stop()
-        if isinstance(self.client, RedisCluster):
-            await self.client.aclose()
-        else:
-            await self.client.aclose(close_connection_pool=True)
+        await close_client(self.client)
 
     @translate_errors
     async def ping(self) -> bool:

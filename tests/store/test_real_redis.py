@@ -87,7 +87,9 @@ async def test_one_mint_is_one_round_trip(
             sent = []
             original = Connection.send_packed_command
 
-            async def counting(self: Connection, command: object, check_health: bool = True) -> None:
+            async def counting(
+                self: Connection, command: object, check_health: bool = True
+            ) -> None:
                 sent.append(command)
                 await original(self, command, check_health)  # type: ignore[arg-type]
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from redis_procs import RedisCluster, RedisProcess
+from redis_procs import RedisCluster, RedisProcess, RedisSentinel
 
 from service.clock import FakeClock
 from service.errors import (
@@ -27,7 +27,7 @@ APP = RateLimitPolicy("generate_token_app", limit=100, period=60)
 LONG_LIVED = (":username:", ":users", ":namespaces", ":ns:", "}:user", "}:app")
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(params=["memory", "redis", "cluster", "sentinel"])
 def backend_url(request: pytest.FixtureRequest) -> str:
     if request.param == "memory":
         return "memory://"
@@ -35,6 +35,10 @@ def backend_url(request: pytest.FixtureRequest) -> str:
         server: RedisProcess = request.getfixturevalue("redis_server")
         server.flush()
         return server.url
+    if request.param == "sentinel":
+        sentinel: RedisSentinel = request.getfixturevalue("redis_sentinel")
+        sentinel.flush()
+        return sentinel.url
     cluster: RedisCluster = request.getfixturevalue("redis_cluster")
     cluster.flush()
     return cluster.url
