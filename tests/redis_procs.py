@@ -162,7 +162,7 @@ class RedisCluster:
                 "--cluster-replicas",
                 "0",
                 "--cluster-yes",
-            ],  # fmt: skip
+            ],
             capture_output=True,
             timeout=60,
             check=True,
