@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.web_exceptions import NotAppKeyWarning
 from aiohttp_apispec import setup_aiohttp_apispec, validation_middleware
 
 from service.api import ops
@@ -152,13 +154,16 @@ def create_app(
     f5xc.setup_routes(app)
     authz.setup_routes(app)
 
-    setup_aiohttp_apispec(
-        app,
-        title="token-service",
-        version="0.1.0",
-        url="/api/docs/swagger.json",
-        swagger_path="/api/docs",
-        static_path="/api/docs/static",
-        error_callback=error_callback,
-    )
+    with warnings.catch_warnings():
+        # aiohttp-apispec keeps its state under plain string keys.
+        warnings.simplefilter("ignore", NotAppKeyWarning)
+        setup_aiohttp_apispec(
+            app,
+            title="token-service",
+            version="0.1.0",
+            url="/api/docs/swagger.json",
+            swagger_path="/api/docs",
+            static_path="/api/docs/static",
+            error_callback=error_callback,
+        )
     return app

@@ -69,6 +69,9 @@ def _http_exception_as_domain(exc: web.HTTPException) -> BaseException | None:
     if exc.status == 404:
         return e.NotFound("not found")
     if exc.status == 400:
+        # webargs refuses an unparsable JSON body with a JSON text of its own.
+        if exc.content_type == "application/json":
+            return e.MalformedRequest("the body is not valid JSON")
         return e.MalformedRequest(exc.text or "malformed request")
     return None
 

@@ -54,14 +54,18 @@ def raise_validation_error(error: ValidationError, schema: Schema) -> NoReturn:
     """Turn a marshmallow error into the domain error for its first bad key."""
     path, msgs = _first_error(error.messages)
     # webargs nests messages under the location ("json", "query", ...).
-    if path and path[0] in {"json", "query", "match_info", "form", "headers"}:
+    if path and path[0] in {"json", "query", "querystring", "match_info", "form", "headers"}:
         path = path[1:]
     if not path or path[0] == "_schema":
         raise MalformedRequest("the body must be a JSON object") from error
     key = path[0]
+    # The reason names the nested key (metadata.name) for dialects that show it.
+    where = ".".join(p for p in path if p != "_schema")
     if _MISSING in msgs:
-        raise MissingValue(key) from error
-    raise BadValue(key, field_kind(schema, key), msgs[0] if msgs else "") from error
+        missing = MissingValue(key)
+        missing.reason = f"missing required value {where}"
+        raise missing from error
+    raise BadValue(key, field_kind(schema, key), f"{where}: {msgs[0]}" if msgs else "") from error
 
 
 def error_callback(

@@ -1,0 +1,318 @@
+"""/auth/check, black-box: Envoy ext_authz, nginx auth_request and Traefik ForwardAuth styles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from conftest import ClientFactory, add_user
+
+from service.appkeys import AUTHORITY, STORE
+from service.clock import FakeClock
+from service.tokens.caveats import (
+    AnyCaveat,
+    DataReadonlyCaveat,
+    InterfaceCaveat,
+    IpCaveat,
+    ServiceCaveat,
+    TimeCaveat,
+)
+from service.tokens.verifier import Context
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+Client = TestClient[web.Request, web.Application]
+CHECK = "/auth/check"
+
+
+async def temporary(client: Client, uid: str, *cavs: AnyCaveat, ttl: int = 3600) -> str:
+    authority = client.app[AUTHORITY]
+    minted = await authority.mint_temporary(
+        uid, "access", [TimeCaveat(authority.now() + ttl), *cavs]
+    )
+    return minted.token
+
+
+async def named(client: Client, uid: str, name: str, *cavs: AnyCaveat) -> tuple[str, str]:
+    minted = await client.app[AUTHORITY].mint_named(uid, name, "access", list(cavs), None)
+    return minted.token, minted.token_id
+
+
+async def f5_token(client: Client, uid: str) -> str:
+    """An AuthToken of app `app1` in namespace `ns1`, through the F5 routes as the admin."""
+    admin = await client.app[STORE].get_user_by_name("admin")
+    assert admin is not None
+    headers = {"Authorization": f"APIToken {await temporary(client, admin.id)}"}
+    base = "/api/config/namespaces/ns1/third_party_applications"
+    await client.post("/api/web/namespaces", json={"metadata": {"name": "ns1"}}, headers=headers)
+    await client.post(base, json={"metadata": {"name": "app1"}}, headers=headers)
+    r = await client.get(f"{base}/app1/generate_token", headers=headers)
+    assert r.status == 200
+    token: str = (await r.json())["token"]
+    return token
+
+
+def bearer(token: str, **headers: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token}",
+        **{k.replace("_", "-"): v for k, v in headers.items()},
+    }
+
+
+async def status(
+    client: Client, headers: dict[str, str], method: str = "GET", path: str = CHECK
+) -> int:
+    r = await client.request(method, path, headers=headers)
+    return r.status
+
+
+async def refusal(r: Any, code: int) -> str:
+    """Assert a refusal's status and one-line plain-text body; return the reason."""
+    text: str = await r.text()
+    assert r.status == code, text
+    assert r.content_type == "text/plain"
+    assert r.headers["Cache-Control"] == "no-store"
+    assert text.endswith("\n") and text.count("\n") == 1
+    return text.strip()
+
+
+@pytest.fixture
+async def alice(client: Client) -> str:
+    return await add_user(client, "alice", "alice-password")
+
+
+async def test_onezone_tokens_from_every_header_and_method(client: Client, alice: str) -> None:
+    tmp = await temporary(client, alice)
+    nmd, _ = await named(client, alice, "proxy")
+    for token in (tmp, nmd):
+        for headers in (
+            {"Authorization": f"Bearer {token}"},
+            {"Authorization": f"APIToken {token}"},
+            {"X-Auth-Token": token},
+            {"X-F5-Api-Token": token},
+        ):
+            r = await client.get(CHECK, headers=headers)
+            assert r.status == 200, await r.text()
+            assert r.headers["X-Auth-Subject"] == f"usr-{alice}"
+            assert "X-Auth-Namespace" not in r.headers and "X-Auth-App" not in r.headers
+            assert r.headers["Cache-Control"] == "no-store"
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+        for path in (CHECK, CHECK + "/", CHECK + "/api/v1/things?x=1"):
+            assert await status(client, bearer(tmp), method, path) == 200, (method, path)
+
+
+async def test_f5_tokens_carry_namespace_and_app(client: Client, alice: str) -> None:
+    token = await f5_token(client, alice)
+    for headers in (
+        bearer(token),
+        {"X-F5-Api-Token": token},
+        {"Authorization": f"APIToken {token}"},
+    ):
+        r = await client.post(CHECK + "/orders", headers=headers)
+        assert r.status == 200
+        assert r.headers["X-Auth-Subject"].startswith("usr-")
+        assert r.headers["X-Auth-Namespace"] == "ns1"
+        assert r.headers["X-Auth-App"] == "app1"
+
+
+async def test_token_header_is_configurable(make_client: ClientFactory) -> None:
+    client = await make_client(f5__token_header="X-Api-Key")
+    uid = await add_user(client, "alice", "pw")
+    token = await temporary(client, uid)
+    assert await status(client, {"X-Api-Key": token}) == 200
+    assert await status(client, {"X-F5-Api-Token": token}) == 401
+
+    client = await make_client(f5__token_header="")
+    uid = await add_user(client, "alice", "pw")
+    token = await temporary(client, uid)
+    assert await status(client, {"X-F5-Api-Token": token}) == 401
+    assert await status(client, {"X-Auth-Token": token}) == 200
+
+
+async def test_missing_token_is_401_with_a_challenge(client: Client) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Basic YWRtaW46YWRtaW4tcGFzc3dvcmQ="},
+        {"Authorization": "Bearer "},
+    ):
+        r = await client.get(CHECK, headers=headers)
+        assert await refusal(r, 401) == "no token"
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_invalid_tokens_are_401(client: Client, alice: str) -> None:
+    token = await temporary(client, alice)
+    f5 = await f5_token(client, alice)
+    tampered = token[:-6] + ("AAAAAA" if token[-6:] != "AAAAAA" else "BBBBBB")
+    for bad in ("garbage", token[:40], tampered, f5[:-8] + "AAAAAAA=", "Ag" + "A" * 40):
+        r = await client.get(CHECK, headers=bearer(bad))
+        await refusal(r, 401)
+        assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+
+
+async def test_oversized_tokens_are_refused_before_decoding(client: Client, alice: str) -> None:
+    f5 = await f5_token(client, alice)
+    assert len(f5) <= 1024
+    r = await client.get(CHECK, headers=bearer(f5 + "A" * (1025 - len(f5))))
+    assert await refusal(r, 401) == "token larger than 1024 characters"
+    r = await client.get(CHECK, headers=bearer("Ag" + "=" * 2000))  # not even base64
+    assert await refusal(r, 401) == "token larger than 1024 characters"
+    r = await client.get(CHECK, headers=bearer("M" + "%" * 5000))
+    assert await refusal(r, 401) == "token larger than 4096 characters"
+
+
+async def test_revoked_and_expired_tokens_are_401(
+    client: Client, alice: str, clock: FakeClock
+) -> None:
+    store = client.app[STORE]
+    token, tid = await named(client, alice, "one")
+    assert await status(client, bearer(token)) == 200
+    await store.update_named(alice, tid, revoked=True)
+    assert await refusal(await client.get(CHECK, headers=bearer(token)), 401) == "token revoked"
+    await store.update_named(alice, tid, revoked=False)
+    assert await status(client, bearer(token)) == 200
+    await store.delete_named(alice, tid)
+    assert await status(client, bearer(token)) == 401
+
+    tmp = await temporary(client, alice)
+    assert await status(client, bearer(tmp)) == 200
+    await store.revoke_temporary(alice, 3600)
+    assert await refusal(await client.get(CHECK, headers=bearer(tmp)), 401) == "token revoked"
+
+    short = await temporary(client, alice, ttl=60)
+    assert await status(client, bearer(short)) == 200
+    clock.advance(61)
+    assert await refusal(await client.get(CHECK, headers=bearer(short)), 401) == "token expired"
+
+    f5 = await f5_token(client, alice)
+    other, _ = await named(client, alice, "two")
+    await store.remove_user("alice")
+    assert await status(client, bearer(other)) == 401
+    assert await status(client, bearer(f5)) == 200  # minted by the admin, who is still there
+
+
+async def test_identity_tokens_are_not_access(client: Client, alice: str) -> None:
+    authority = client.app[AUTHORITY]
+    minted = await authority.mint_temporary(alice, "identity", [TimeCaveat(authority.now() + 60)])
+    await refusal(await client.get(CHECK, headers=bearer(minted.token)), 401)
+
+
+async def test_caveats_against_the_request_are_403(client: Client, alice: str) -> None:
+    rest = await temporary(client, alice, InterfaceCaveat("rest"))
+    assert await status(client, bearer(rest)) == 200
+    oneclient = await temporary(client, alice, InterfaceCaveat("oneclient"))
+    r = await client.get(CHECK, headers=bearer(oneclient))
+    assert await refusal(r, 403) == "caveat not satisfied: interface = oneclient"
+    assert "WWW-Authenticate" not in r.headers
+    other_service = await temporary(client, alice, ServiceCaveat(("opw-somewhere",)))
+    await refusal(await client.get(CHECK, headers=bearer(other_service)), 403)
+
+
+async def test_peer_from_trusted_proxy_headers(client: Client, alice: str) -> None:
+    # The test client connects from 127.0.0.1, inside the default trusted networks.
+    token = await temporary(client, alice, IpCaveat(("10.1.2.3/32",)))
+    assert (
+        await refusal(await client.get(CHECK, headers=bearer(token)), 403)
+        == "caveat not satisfied: ip = 10.1.2.3/32"
+    )
+    assert await status(client, bearer(token, X_Forwarded_For="10.1.2.3")) == 200
+    assert await status(client, bearer(token, X_Forwarded_For="10.1.2.3, 127.0.0.5")) == 200
+    assert await status(client, bearer(token, X_Forwarded_For="192.0.2.7")) == 403
+    assert await status(client, bearer(token, X_Real_IP="10.1.2.3")) == 200  # nginx
+    assert await status(client, bearer(token, X_Real_IP="192.0.2.7")) == 403
+    # X-Forwarded-For, when present, is what counts.
+    assert (
+        await status(client, bearer(token, X_Forwarded_For="192.0.2.7", X_Real_IP="10.1.2.3"))
+        == 403
+    )
+
+
+async def test_forwarded_headers_from_an_untrusted_peer_are_ignored(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(auth_check__trusted_proxies=("10.0.0.0/8",))
+    uid = await add_user(client, "alice", "pw")
+    only_proxy_client = await temporary(client, uid, IpCaveat(("10.1.2.3/32",)))
+    for spoof in ({"X_Forwarded_For": "10.1.2.3"}, {"X_Real_IP": "10.1.2.3"}):
+        assert await status(client, bearer(only_proxy_client, **spoof)) == 403
+    # The direct peer's address is the one checked.
+    loopback = await temporary(client, uid, IpCaveat(("127.0.0.1/32",)))
+    assert await status(client, bearer(loopback, X_Forwarded_For="10.1.2.3")) == 200
+    assert await status(client, bearer(loopback, X_Real_IP="10.1.2.3")) == 200
+
+    # So are a claimed method: this request's own method counts.
+    readonly = await temporary(client, uid, DataReadonlyCaveat())
+    assert await status(client, bearer(readonly, X_Forwarded_Method="DELETE")) == 200
+    assert await status(client, bearer(readonly, X_Original_Method="POST")) == 200
+    assert await status(client, bearer(readonly, X_Forwarded_Method="GET"), "DELETE") == 403
+
+
+async def test_method_from_each_proxy_style(client: Client, alice: str) -> None:
+    readonly = await temporary(client, alice, DataReadonlyCaveat())
+    # Traefik ForwardAuth: a GET with X-Forwarded-Method.
+    assert await status(client, bearer(readonly, X_Forwarded_Method="GET")) == 200
+    assert await status(client, bearer(readonly, X_Forwarded_Method="DELETE")) == 403
+    # nginx auth_request (ingress-nginx): X-Original-Method.
+    assert await status(client, bearer(readonly, X_Original_Method="HEAD")) == 200
+    assert await status(client, bearer(readonly, X_Original_Method="POST")) == 403
+    # Envoy ext_authz: the original method and path on the check request itself.
+    assert await status(client, bearer(readonly), "GET", CHECK + "/items/1") == 200
+    assert await status(client, bearer(readonly), "DELETE", CHECK + "/items/1") == 403
+    # The forwarded header describes the original request even when the check is a POST.
+    assert await status(client, bearer(readonly, X_Forwarded_Method="GET"), "POST") == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "expected"),
+    [
+        (
+            "GET",
+            CHECK,
+            {
+                "X-Forwarded-Method": "PUT",
+                "X-Forwarded-Uri": "/a/b?c=d",
+                "X-Forwarded-For": "203.0.113.9",
+            },
+            ("PUT", "/a/b", "203.0.113.9"),
+        ),
+        (
+            "GET",
+            CHECK,
+            {"X-Original-Method": "PATCH", "X-Original-URI": "/n/x?y", "X-Real-IP": "198.51.100.4"},
+            ("PATCH", "/n/x", "198.51.100.4"),
+        ),
+        (
+            "GET",
+            CHECK,
+            {"X-Original-URL": "https://example.com/u/v?w=1"},
+            ("GET", "/u/v", "127.0.0.1"),
+        ),
+        ("DELETE", CHECK + "/orders/7", {}, ("DELETE", "/orders/7", "127.0.0.1")),
+        ("POST", CHECK, {}, ("POST", None, "127.0.0.1")),
+    ],
+)
+async def test_request_described_to_the_verifier(
+    client: Client,
+    alice: str,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    expected: tuple[str, str | None, str],
+) -> None:
+    authority = client.app[AUTHORITY]
+    seen: list[Context] = []
+    original = authority.verify_any
+
+    async def spy(token: str, ctx: Context) -> Any:
+        seen.append(ctx)
+        return await original(token, ctx)
+
+    monkeypatch.setattr(authority, "verify_any", spy)
+    token = await temporary(client, alice)
+    assert await status(client, {**bearer(token), **headers}, method, path) == 200
+    (ctx,) = seen
+    assert (ctx.method, ctx.path, ctx.peer_ip) == expected
+    assert ctx.interface == "rest"
