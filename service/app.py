@@ -41,6 +41,9 @@ from service.web.validation import error_callback
 
 log = logging.getLogger(__name__)
 
+# aiohttp-apispec keeps its state under plain string app and request keys.
+warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_apispec")
+
 ADMIN_USER = "admin"
 
 
@@ -154,16 +157,13 @@ def create_app(
     f5xc.setup_routes(app)
     authz.setup_routes(app)
 
-    with warnings.catch_warnings():
-        # aiohttp-apispec keeps its state under plain string keys.
-        warnings.simplefilter("ignore", NotAppKeyWarning)
-        setup_aiohttp_apispec(
-            app,
-            title="token-service",
-            version="0.1.0",
-            url="/api/docs/swagger.json",
-            swagger_path="/api/docs",
-            static_path="/api/docs/static",
-            error_callback=error_callback,
-        )
+    setup_aiohttp_apispec(
+        app,
+        title="token-service",
+        version="0.1.0",
+        url="/api/docs/swagger.json",
+        swagger_path="/api/docs",
+        static_path="/api/docs/static",
+        error_callback=error_callback,
+    )
     return app

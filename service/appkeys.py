@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from service.authority import Authority
     from service.clock import Clock
     from service.store import Store
-    from service.web.auth import CredentialCache
+    from service.web.auth import CredentialCache, Principal
     from service.web.forwarded import TrustedProxies
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -22,3 +22,9 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 CREDENTIAL_CACHE: web.AppKey[CredentialCache] = web.AppKey("credential_cache")
 TRUSTED_PROXIES: web.AppKey[TrustedProxies] = web.AppKey("trusted_proxies")
 SHUTTING_DOWN: web.AppKey[list[bool]] = web.AppKey("shutting_down")
+
+# Per-request values set by the middlewares and the authentication.
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+SUBJECT = web.RequestKey("subject", str)
+REQUEST_ID = web.RequestKey("request_id", str)
+TRUSTED_PROXY = web.RequestKey("trusted_proxy", bool)

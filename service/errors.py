@@ -68,6 +68,14 @@ class MissingValue(ServiceError):
         self.key = key
 
 
+class MissingAtLeastOneValue(MissingValue):
+    """None of several optional values is present, and at least one is needed."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        super().__init__(keys[0])
+        self.keys = keys
+
+
 class MalformedRequest(ServiceError):
     """The request cannot be parsed at all (e.g. a body that is not JSON)."""
 
@@ -111,3 +119,28 @@ class StoreUnavailable(StoreError):
 
 class StoreTimeout(StoreError):
     """Redis did not answer in time."""
+
+
+class TokenRejected(ServiceError):
+    """A well-formed, well-signed token that the state refuses (no record, owner gone)."""
+
+
+class TokenRevoked(TokenRejected):
+    """The token's record is revoked, or its generation or application moved on."""
+
+
+class WrongTokenType(TokenRejected):
+    """An access token was expected and an identity token came, or the reverse."""
+
+    def __init__(self, expected: str, received: str) -> None:
+        super().__init__(f"expected an {expected} token")
+        self.expected = expected
+        self.received = received
+
+
+class AuthenticationFailed(Unauthorized):
+    """Credentials were presented and refused; `cause` says why (a token or store error)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__("authentication failed")
+        self.cause = cause

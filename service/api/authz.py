@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp_apispec import docs
 
-from service.appkeys import AUTHORITY, SETTINGS
+from service.appkeys import AUTHORITY, SETTINGS, SUBJECT, TRUSTED_PROXY
 from service.authority import F5Verification
 from service.errors import StoreTimeout, StoreUnavailable, TokenRejected, TokenRevoked
 from service.tokens.errors import CaveatUnknown, CaveatUnverified, TokenError, TokenExpired
@@ -77,7 +77,7 @@ def _original_path(request: web.Request) -> str | None:
 def _peer(request: web.Request) -> str | None:
     # The trusted-proxy middleware has already taken the client out of
     # X-Forwarded-For; X-Real-IP serves proxies that send only that.
-    if request.get("trusted_proxy") and "X-Forwarded-For" not in request.headers:
+    if request.get(TRUSTED_PROXY) and "X-Forwarded-For" not in request.headers:
         real = forwarded_header(request, "X-Real-IP")
         if real:
             return real
@@ -134,7 +134,7 @@ def setup_routes(app: web.Application) -> None:
         if isinstance(verification, F5Verification):
             headers["X-Auth-Namespace"] = verification.identifier.namespace
             headers["X-Auth-App"] = verification.identifier.app
-        request["subject"] = ident.user_id
+        request[SUBJECT] = ident.user_id
         return response
 
     router = app.router

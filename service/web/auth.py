@@ -19,7 +19,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from service.appkeys import AUTHORITY, CREDENTIAL_CACHE, SETTINGS
+from service.appkeys import AUTHORITY, CREDENTIAL_CACHE, PRINCIPAL, SETTINGS, SUBJECT
 from service.errors import (
     AuthenticationFailed,
     BadCredentials,
@@ -133,7 +133,7 @@ async def authenticate(
     `api_gri` is the GRI of the resource for `api` caveats; `{user}` in it
     stands for the token's subject.
     """
-    principal = request.get("principal")
+    principal = request.get(PRINCIPAL)
     if principal is not None:
         return principal  # type: ignore[no-any-return]
     header = request.headers.get("Authorization", "")
@@ -141,8 +141,8 @@ async def authenticate(
         creds = _basic_credentials(header)
         if creds is not None:
             principal = await authenticate_basic(request, *creds)
-            request["principal"] = principal
-            request["subject"] = principal.user_id
+            request[PRINCIPAL] = principal
+            request[SUBJECT] = principal.user_id
             return principal
     token = token_from_headers(request, extra_header)
     if token is None:
@@ -169,6 +169,6 @@ async def authenticate(
         "token",
         ident.token_id,
     )
-    request["principal"] = principal
-    request["subject"] = principal.user_id
+    request[PRINCIPAL] = principal
+    request[SUBJECT] = principal.user_id
     return principal

@@ -55,6 +55,12 @@ ONEZONE: dict[type[BaseException], tuple[int, str, Details, Describe]] = {
         _key,
         lambda err: f"Missing required value: {err.key}.",
     ),
+    e.MissingAtLeastOneValue: (
+        400,
+        "missingAtLeastOneValue",
+        lambda err: {"keys": list(err.keys)},
+        lambda err: f"Missing data, you must provide at least one of: {', '.join(err.keys)}.",
+    ),
     e.NameOccupied: (
         400,
         "badValueIdentifierOccupied",

@@ -14,6 +14,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp_remotes import XForwardedFiltered
 
+from service.appkeys import TRUSTED_PROXY
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -42,10 +44,9 @@ class TrustedProxies:
         async def middleware(
             request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         ) -> web.StreamResponse:
-            request["direct_peer"] = request.remote
             if filtered is None or not self.trusts(request.remote):
                 return await handler(request)
-            request["trusted_proxy"] = True
+            request[TRUSTED_PROXY] = True
             return await filtered.middleware(request, handler)
 
         return middleware
@@ -53,7 +54,7 @@ class TrustedProxies:
 
 def forwarded_header(request: web.Request, *names: str) -> str | None:
     """The first of the named headers, only when the request came through a trusted proxy."""
-    if not request.get("trusted_proxy"):
+    if not request.get(TRUSTED_PROXY):
         return None
     for name in names:
         value = request.headers.get(name)

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from service import errors as e
+from service.appkeys import REQUEST_ID, SUBJECT
 from service.metrics import DEPRECATED_REQUESTS, RATE_LIMITED, REQUEST_LATENCY, REQUESTS
 from service.settings import Deprecation
 from service.tokens import errors as te
@@ -105,7 +106,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except asyncio.CancelledError:
         raise
     except Exception:
-        errlog.exception("unhandled error on %s %s", request.method, request.path)
+        # The route pattern, not the path: a path may carry a token
+        # (DELETE /user/client_tokens/{token}).
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "(no route)"
+        errlog.exception("unhandled error on %s %s", request.method, route)
         return render_error(request, RuntimeError("internal"))
 
 
@@ -159,7 +164,7 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
     rid = request.headers.get("X-Request-Id", "")
     if not rid or len(rid) > 128 or not rid.isprintable():
         rid = uuid.uuid4().hex
-    request["request_id"] = rid
+    request[REQUEST_ID] = rid
     status = 500
     try:
         response = await handler(request)
@@ -185,7 +190,7 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 3),
                         "request_id": rid,
-                        "subject": request.get("subject"),
+                        "subject": request.get(SUBJECT),
                     },
                     separators=(",", ":"),
                 )

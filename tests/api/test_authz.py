@@ -21,8 +21,6 @@ from service.tokens.caveats import (
 )
 from service.tokens.verifier import Context
 
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
-
 Client = TestClient[web.Request, web.Application]
 CHECK = "/auth/check"
 

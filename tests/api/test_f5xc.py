@@ -18,7 +18,6 @@ from service.tokens.caveats import TimeCaveat
 from service.tokens.identifiers import F5Identifier
 
 # aiohttp-apispec keeps its own state under plain string app keys.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 Client = TestClient[web.Request, web.Application]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from conftest import ClientFactory, make_settings
@@ -12,8 +11,6 @@ from redis_procs import RedisProcess
 
 from service.appkeys import AUTHORITY, STORE
 from service.tokens.caveats import TimeCaveat
-
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 Client = TestClient[web.Request, web.Application]
 APPS = "/api/config/namespaces/ns1/third_party_applications"

@@ -1,0 +1,475 @@
+"""The Onezone dialect: Onedata Onezone's REST token API under /api/v3/onezone.
+
+Bodies, status codes and error ids follow Onezone's Swagger spec
+(onedata/onezone-swagger) and ctool. Each route passes the GRI of its
+resource (the spec's `x-onedata-gri`) to authentication, so that `api`
+caveats of an access token are matched as Onezone matches them; `{user}`
+stands for the token's subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apispec import docs, request_schema, response_schema
+
+from service.appkeys import AUTHORITY, SETTINGS
+from service.authority import Authority, Kind
+from service.errors import (
+    BadValue,
+    MissingAtLeastOneValue,
+    NameOccupied,
+    NotFound,
+    RateLimitResult,
+)
+from service.tokens import caveats, encoding
+from service.tokens.caveats import AnyCaveat, AppCaveat, NamespaceCaveat, TimeCaveat
+from service.tokens.errors import CaveatUnknown, MalformedCaveat, TokenError
+from service.tokens.examine import examine
+from service.tokens.macaroon import Macaroon
+from service.web.auth import Principal, authenticate
+from service.web.dialects import onezone_error
+from service.web.ratelimit import set_rate_limit_headers
+
+from . import onezone_schemas as s
+
+PREFIX = "/api/v3/onezone"
+TAGS = ["onezone"]
+DEPRECATED = ["onezone (deprecated)"]
+CLIENT_TOKEN_NAME_ATTEMPTS = 3
+NAME_PUNCTUATION = frozenset("()[]{}_")
+NAME_INNER = frozenset(" .-")
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _authority(request: web.Request) -> Authority:
+    return request.app[AUTHORITY]
+
+
+def _body(request: web.Request) -> dict[str, Any]:
+    data: dict[str, Any] = request.get("data") or {}
+    return data
+
+
+def _type_json(kind: str) -> dict[str, Any]:
+    return {"identityToken": {}} if kind == "identity" else {"accessToken": {}}
+
+
+def _subject(user_id: str) -> dict[str, Any]:
+    return {"type": "user", "id": user_id}
+
+
+def check_name(name: str) -> None:
+    """Onedata's name rule: 2-128 letters, digits, brackets, underscores; inner " .-" too."""
+    ok = 2 <= len(name) <= 128 and all(
+        c.isalnum() or c in NAME_PUNCTUATION or (c in NAME_INNER and 0 < i < len(name) - 1)
+        for i, c in enumerate(name)
+    )
+    if not ok:
+        raise BadValue("name", "name")
+
+
+class SubmittedCaveatInvalid(MalformedCaveat):
+    """A caveat of a request is invalid; Onezone reports it as it was submitted."""
+
+    def __init__(self, caveat: Any, cause: MalformedCaveat) -> None:
+        super().__init__(cause.reason, cause.key)
+        self.caveat = caveat
+
+
+def parse_caveats(value: Any) -> tuple[AnyCaveat, ...]:
+    """Caveats from their Onezone JSON forms; badValueCaveat names the one at fault."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise SubmittedCaveatInvalid(value, MalformedCaveat("caveats must be a list", "caveats"))
+    out: list[AnyCaveat] = []
+    for item in value:
+        try:
+            cav = caveats.from_json(item)
+            if isinstance(cav, NamespaceCaveat | AppCaveat):
+                raise MalformedCaveat("not an Onezone caveat", "type")
+        except MalformedCaveat as err:
+            raise SubmittedCaveatInvalid(item, err) from err
+        out.append(cav)
+    return tuple(out)
+
+
+def _bad_token_value(key: str, err: TokenError) -> BadValue:
+    """Onezone's badValueToken, with the token error nested as `tokenError`."""
+    _, body = onezone_error(err)
+    return BadValue(key, "token", err.reason, tokenError=body["error"])
+
+
+def named_token_json(
+    authority: Authority, user_id: str, tid: str, record: dict[str, str]
+) -> dict[str, Any]:
+    """A token record as Onezone's NamedToken."""
+    texts: list[str] = json.loads(record.get("caveats", "[]"))
+    cavs: list[Any] = []
+    for text in texts:
+        try:
+            cavs.append(caveats.to_json(caveats.parse_text(text)))
+        except CaveatUnknown:
+            cavs.append({"type": "unknown", "caveat": text})
+    return {
+        "id": tid,
+        "name": record.get("name", ""),
+        "subject": _subject(user_id),
+        "type": _type_json(record.get("type", "access")),
+        "caveats": cavs,
+        "metadata": {
+            "creationTime": int(record.get("created", "0")),
+            "custom": json.loads(record.get("custom", "{}")),
+        },
+        "revoked": record.get("revoked") == "1",
+        "token": authority.named_token_from_record(user_id, tid, record),
+    }
+
+
+async def _record(authority: Authority, user_id: str, tid: str) -> dict[str, str]:
+    record = await authority.store.get_named(user_id, tid) if _is_token_id(tid) else None
+    if record is None:
+        raise NotFound("token not found")
+    return record
+
+
+def _is_token_id(tid: str) -> bool:
+    return len(tid) == 32 and all(c in "0123456789abcdef" for c in tid)
+
+
+async def _named_tokens(authority: Authority, user_id: str) -> list[tuple[str, dict[str, str]]]:
+    """The user's live named tokens as (id, record), ordered by name."""
+    names = await authority.store.list_named(user_id)
+    tids = [names[n] for n in sorted(names)]
+    records = await asyncio.gather(*(authority.store.get_named(user_id, t) for t in tids))
+    return [(t, r) for t, r in zip(tids, records, strict=True) if r is not None]
+
+
+def _minted(
+    body: Mapping[str, Any], status: int, rate: RateLimitResult, **headers: str
+) -> web.Response:
+    """A minting route's response, with the RateLimit headers of the mint policy."""
+    response = web.json_response(body, status=status, headers=headers or None)
+    set_rate_limit_headers(response, rate)
+    return response
+
+
+# --------------------------------------------------- deprecated client tokens
+
+
+@docs(
+    tags=DEPRECATED,
+    summary="Create a client token (deprecated: use POST /user/tokens/named)",
+    deprecated=True,
+)
+@response_schema(s.OnezoneTokenSchema, 200)
+async def create_client_token(request: web.Request) -> web.Response:
+    principal = await authenticate(request, api_gri="user.{user}.client_tokens")
+    authority = _authority(request)
+    valid_until = authority.now() + request.app[SETTINGS].onezone.client_token_ttl
+    for attempt in range(CLIENT_TOKEN_NAME_ATTEMPTS):
+        try:
+            minted = await authority.mint_named(
+                principal.user_id,
+                f"client-token-{secrets.token_hex(4)}",
+                "access",
+                [TimeCaveat(valid_until)],
+                {},
+            )
+            break
+        except NameOccupied:
+            if attempt == CLIENT_TOKEN_NAME_ATTEMPTS - 1:
+                raise
+    return _minted({"token": minted.token}, 200, minted.rate)
+
+
+@docs(
+    tags=DEPRECATED,
+    summary="List client tokens (deprecated: use GET /user/tokens/named)",
+    deprecated=True,
+)
+@response_schema(s.OnezoneTokensSchema, 200)
+async def list_client_tokens(request: web.Request) -> web.Response:
+    principal = await authenticate(request, api_gri="user.{user}.client_tokens")
+    authority = _authority(request)
+    tokens = [
+        authority.named_token_from_record(principal.user_id, tid, record)
+        for tid, record in await _named_tokens(authority, principal.user_id)
+    ]
+    return web.json_response({"tokens": [t for t in tokens if t is not None]})
+
+
+@docs(
+    tags=DEPRECATED,
+    summary="Delete a client token, given as the serialized token "
+    "(deprecated: use DELETE /tokens/named/{id})",
+    deprecated=True,
+)
+async def delete_client_token(request: web.Request) -> web.Response:
+    authority = _authority(request)
+    try:
+        _, ident = authority.parse_onezone(request.match_info["token"])
+    except TokenError as err:
+        # Credentials are checked first: an anonymous caller learns nothing of the token.
+        await authenticate(request, api_gri="user.{user}.client_token,null")
+        raise err from None
+    principal = await authenticate(request, api_gri=f"user.{{user}}.client_token,{ident.token_id}")
+    if ident.user_id != principal.user_id or ident.persistence != "named":
+        raise NotFound("token not found")
+    await authority.store.delete_named(principal.user_id, ident.token_id)
+    return web.Response(status=204)
+
+
+# ------------------------------------------------------------- named tokens
+
+
+@docs(tags=TAGS, summary="Create a named token for the current user")
+@request_schema(s.OnezoneNamedTokenCreateRequestSchema)
+@response_schema(s.OnezoneNamedTokenCreateResponseSchema, 201)
+async def create_named_token(request: web.Request) -> web.Response:
+    principal = await authenticate(request, api_gri="token.null.user_named_token,{user}")
+    body = _body(request)
+    name: str = body["name"]
+    check_name(name)
+    kind: Kind = body.get("type", "access")
+    cavs = parse_caveats(body.get("caveats"))
+    minted = await _authority(request).mint_named(
+        principal.user_id,
+        name,
+        kind,
+        cavs,
+        body.get("customMetadata", {}),
+        revoked=body.get("revoked", False),
+    )
+    return _minted(
+        {"tokenId": minted.token_id, "token": minted.token},
+        201,
+        minted.rate,
+        Location=f"{PREFIX}/tokens/named/{minted.token_id}",
+    )
+
+
+@docs(tags=TAGS, summary="List the ids of the current user's named tokens")
+@response_schema(s.OnezoneTokensSchema, 200)
+async def list_named_tokens(request: web.Request) -> web.Response:
+    principal = await authenticate(request, api_gri="token.null.user_named_tokens,{user}")
+    names = await _authority(request).store.list_named(principal.user_id)
+    return web.json_response({"tokens": [names[n] for n in sorted(names)]})
+
+
+@docs(tags=TAGS, summary="Delete all named tokens of the current user")
+async def delete_named_tokens(request: web.Request) -> web.Response:
+    principal = await authenticate(request, api_gri="token.null.user_named_tokens,{user}")
+    await _authority(request).store.delete_all_named(principal.user_id)
+    return web.Response(status=204)
+
+
+@docs(tags=TAGS, summary="Get a named token of the current user by its name")
+@response_schema(s.OnezoneNamedTokenSchema, 200)
+async def get_named_token_by_name(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    principal = await authenticate(request, api_gri=f"token.{name}.user_named_token,{{user}}")
+    authority = _authority(request)
+    tid = (await authority.store.list_named(principal.user_id)).get(name)
+    if tid is None:
+        raise NotFound("token not found")
+    record = await _record(authority, principal.user_id, tid)
+    return web.json_response(named_token_json(authority, principal.user_id, tid, record))
+
+
+async def _owner(request: web.Request) -> tuple[Principal, str]:
+    tid = request.match_info["id"]
+    return await authenticate(request, api_gri=f"token.{tid}.instance"), tid
+
+
+@docs(tags=TAGS, summary="Get a named token")
+@response_schema(s.OnezoneNamedTokenSchema, 200)
+async def get_named_token(request: web.Request) -> web.Response:
+    principal, tid = await _owner(request)
+    authority = _authority(request)
+    record = await _record(authority, principal.user_id, tid)
+    return web.json_response(named_token_json(authority, principal.user_id, tid, record))
+
+
+@docs(tags=TAGS, summary="Modify a named token: its custom metadata or revoked flag")
+@request_schema(s.OnezoneNamedTokenUpdateRequestSchema)
+async def update_named_token(request: web.Request) -> web.Response:
+    principal, tid = await _owner(request)
+    body = _body(request)
+    if "customMetadata" not in body and "revoked" not in body:
+        raise MissingAtLeastOneValue(("customMetadata", "revoked"))
+    if not _is_token_id(tid):
+        raise NotFound("token not found")
+    custom = body.get("customMetadata")
+    await _authority(request).store.update_named(
+        principal.user_id,
+        tid,
+        custom=json.dumps(custom) if custom is not None else None,
+        revoked=body.get("revoked"),
+    )
+    return web.Response(status=204)
+
+
+@docs(tags=TAGS, summary="Delete a named token")
+async def delete_named_token(request: web.Request) -> web.Response:
+    principal, tid = await _owner(request)
+    if not _is_token_id(tid):
+        raise NotFound("token not found")
+    await _authority(request).store.delete_named(principal.user_id, tid)
+    return web.Response(status=204)
+
+
+# --------------------------------------------------------- temporary tokens
+
+
+@docs(tags=TAGS, summary="Create a temporary token (a time caveat is required)")
+@request_schema(s.OnezoneTemporaryTokenCreateRequestSchema)
+@response_schema(s.OnezoneTokenSchema, 201)
+async def create_temporary_token(request: web.Request) -> web.Response:
+    principal = await authenticate(request, api_gri="token.null.user_temporary_token,{user}")
+    body = _body(request)
+    kind: Kind = body.get("type", "access")
+    cavs = parse_caveats(body.get("caveats"))
+    minted = await _authority(request).mint_temporary(principal.user_id, kind, cavs)
+    return _minted({"token": minted.token}, 201, minted.rate)
+
+
+@docs(tags=TAGS, summary="Get the generation of the current user's temporary tokens")
+@response_schema(s.OnezoneTemporaryTokenGenerationSchema, 200)
+async def get_temporary_generation(request: web.Request) -> web.Response:
+    principal = await authenticate(request, api_gri="temporary_token_secret.{user}.user:shared")
+    generation = await _authority(request).store.temporary_generation(principal.user_id)
+    return web.json_response({"generation": generation})
+
+
+@docs(tags=TAGS, summary="Revoke all temporary tokens of the current user")
+async def revoke_temporary_tokens(request: web.Request) -> web.Response:
+    principal = await authenticate(request, api_gri="token.null.user_temporary_tokens,{user}")
+    await _authority(request).store.revoke_temporary(
+        principal.user_id, request.app[SETTINGS].onezone.max_temporary_token_ttl
+    )
+    return web.Response(status=204)
+
+
+# ------------------------------------------------ public token operations
+
+
+def _deserialize(request: web.Request, token: str) -> Macaroon:
+    try:
+        return encoding.deserialize_onezone(token, request.app[SETTINGS].onezone.max_token_size)
+    except TokenError as err:
+        raise _bad_token_value("token", err) from err
+
+
+@docs(tags=TAGS, summary="Examine a token without verifying it")
+@request_schema(s.OnezoneTokenRequestSchema)
+@response_schema(s.OnezoneExaminedTokenSchema, 200)
+async def examine_token(request: web.Request) -> web.Response:
+    result = examine(_deserialize(request, _body(request)["token"]))
+    # Legacy tokens carry no subject; Onezone's word for none is "nobody".
+    result.setdefault("subject", {"type": "nobody", "id": None})
+    return web.json_response(result)
+
+
+@docs(tags=TAGS, summary="Confine a token with more caveats (no key needed)")
+@request_schema(s.OnezoneConfineRequestSchema)
+@response_schema(s.OnezoneTokenSchema, 200)
+async def confine_token(request: web.Request) -> web.Response:
+    body = _body(request)
+    m = _deserialize(request, body["token"])
+    for cav in parse_caveats(body["caveats"]):
+        m = m.add_first_party_caveat(caveats.to_text(cav))
+    return web.json_response({"token": encoding.serialize_onezone(m)})
+
+
+async def _verify(request: web.Request, kind: Kind) -> web.Response:
+    body = _body(request)
+    authority = _authority(request)
+    peer = body.get("peerIp")
+    ctx = authority.context(
+        peer_ip=str(peer) if peer is not None else None,
+        service=body.get("service"),
+        consumer=body.get("consumer"),
+        interface=body.get("interface"),
+        defer_data_caveats=body.get("allowDataAccessCaveats", False),
+    )
+    result = await authority.verify_onezone(body["token"], ctx, kind=kind)
+    return web.json_response(
+        {"subject": _subject(result.identifier.user_id), "ttl": result.verified.ttl(ctx.now)}
+    )
+
+
+@docs(tags=TAGS, summary="Verify an access token")
+@request_schema(s.OnezoneVerifyRequestSchema)
+@response_schema(s.OnezoneVerifyTokenResponseSchema, 200)
+async def verify_access_token(request: web.Request) -> web.Response:
+    return await _verify(request, "access")
+
+
+@docs(tags=TAGS, summary="Verify an identity token")
+@request_schema(s.OnezoneVerifyRequestSchema)
+@response_schema(s.OnezoneVerifyTokenResponseSchema, 200)
+async def verify_identity_token(request: web.Request) -> web.Response:
+    return await _verify(request, "identity")
+
+
+# --------------------------------------------------------------------- user
+
+
+@docs(tags=TAGS, summary="Get the authenticated user")
+@response_schema(s.OnezoneUserSchema, 200)
+async def get_user(request: web.Request) -> web.Response:
+    principal = await authenticate(request, api_gri="user.{user}.instance:protected")
+    user = await _authority(request).store.get_user(principal.user_id)
+    if user is None:
+        raise NotFound("user not found")
+    return web.json_response(
+        {
+            "userId": user.id,
+            "fullName": user.name,
+            "username": user.name,
+            "emails": [],
+            "linkedAccounts": [],
+            "basicAuthEnabled": True,
+            "blocked": False,
+            "creationTime": user.created,
+            # Deprecated duplicates Onezone still sends.
+            "name": user.name,
+            "login": user.name,
+            "alias": user.name,
+            "emailList": [],
+        }
+    )
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register the routes."""
+    r = app.router
+    r.add_post(f"{PREFIX}/user/client_tokens", create_client_token)
+    r.add_get(f"{PREFIX}/user/client_tokens", list_client_tokens, allow_head=False)
+    r.add_delete(f"{PREFIX}/user/client_tokens/{{token}}", delete_client_token)
+    r.add_post(f"{PREFIX}/user/tokens/named", create_named_token)
+    r.add_get(f"{PREFIX}/user/tokens/named", list_named_tokens, allow_head=False)
+    r.add_delete(f"{PREFIX}/user/tokens/named", delete_named_tokens)
+    r.add_get(
+        f"{PREFIX}/user/tokens/named/name/{{name}}", get_named_token_by_name, allow_head=False
+    )
+    r.add_get(f"{PREFIX}/tokens/named/{{id}}", get_named_token, allow_head=False)
+    r.add_patch(f"{PREFIX}/tokens/named/{{id}}", update_named_token)
+    r.add_delete(f"{PREFIX}/tokens/named/{{id}}", delete_named_token)
+    r.add_post(f"{PREFIX}/user/tokens/temporary", create_temporary_token)
+    r.add_get(f"{PREFIX}/user/tokens/temporary", get_temporary_generation, allow_head=False)
+    r.add_delete(f"{PREFIX}/user/tokens/temporary", revoke_temporary_tokens)
+    r.add_post(f"{PREFIX}/tokens/examine", examine_token)
+    r.add_post(f"{PREFIX}/tokens/confine", confine_token)
+    r.add_post(f"{PREFIX}/tokens/verify_access_token", verify_access_token)
+    r.add_post(f"{PREFIX}/tokens/verify_identity_token", verify_identity_token)
+    r.add_get(f"{PREFIX}/user", get_user, allow_head=False)

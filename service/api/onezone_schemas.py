@@ -1,0 +1,177 @@
+"""Request and response bodies of the Onezone dialect, as marshmallow schemas.
+
+Field names and types follow Onezone's Swagger definitions
+(`definitions/tokens/*.yaml`). Unknown keys are dropped, as Onezone does.
+A field's `error_kind` metadata names the `badValue<Kind>` error it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from service.tokens.caveats import INTERFACES
+
+TOKEN_TYPES = {"accessToken": "access", "identityToken": "identity"}
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean only: marshmallow's Boolean would also take "yes" or 1."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class TokenType(fields.Field[str]):
+    """`{"accessToken": {}}` or `{"identityToken": {}}`, loaded as "access" / "identity"."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "error_kind": "tokenType",
+            "type": "object",
+            "description": '{"accessToken": {}} or {"identityToken": {}}',
+        }
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
+        if isinstance(value, dict) and len(value) == 1:
+            (key, params), *_ = value.items()
+            if key in TOKEN_TYPES and isinstance(params, dict):
+                return TOKEN_TYPES[key]
+        raise ValidationError("not a valid token type")
+
+
+class _Body(Schema):
+    """Request bodies: Onezone ignores keys it does not know; so does this service."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+# Caveats are taken raw and parsed by the handler, so that a bad one is
+# reported as Onezone's badValueCaveat carrying the caveat as submitted.
+def _caveats(required: bool = False) -> fields.Raw:
+    return fields.Raw(
+        required=required,
+        metadata={
+            "description": "Caveats in Onezone's JSON forms",
+            "type": "array",
+            "items": {"type": "object"},
+        },
+    )
+
+
+class OnezoneNamedTokenCreateRequestSchema(_Body):
+    name = fields.String(required=True, metadata={"description": "Unique among the user's tokens"})
+    type = TokenType()
+    caveats = _caveats()
+    customMetadata = fields.Dict()
+    revoked = StrictBoolean()
+
+
+class OnezoneNamedTokenUpdateRequestSchema(_Body):
+    customMetadata = fields.Dict()
+    revoked = StrictBoolean()
+
+
+class OnezoneTemporaryTokenCreateRequestSchema(_Body):
+    type = TokenType()
+    caveats = _caveats()
+
+
+class OnezoneTokenRequestSchema(_Body):
+    token = fields.String(required=True)
+
+
+class OnezoneConfineRequestSchema(_Body):
+    token = fields.String(required=True)
+    caveats = _caveats(required=True)
+
+
+class OnezoneVerifyRequestSchema(_Body):
+    token = fields.String(required=True)
+    peerIp = fields.IP(metadata={"error_kind": "iPv4Address"})
+    service = fields.String(metadata={"description": "e.g. opw-<id>"})
+    consumer = fields.String(metadata={"description": "e.g. usr-<id>"})
+    interface = fields.String(
+        validate=validate.OneOf(sorted(INTERFACES)), metadata={"error_kind": "notAllowed"}
+    )
+    allowDataAccessCaveats = StrictBoolean()
+
+
+# Response bodies: documentation only.
+
+
+class OnezoneTokenSchema(Schema):
+    token = fields.String(required=True)
+
+
+class OnezoneTokensSchema(Schema):
+    tokens = fields.List(fields.String(), required=True)
+
+
+class OnezoneNamedTokenCreateResponseSchema(Schema):
+    tokenId = fields.String(required=True)
+    token = fields.String(required=True)
+
+
+class OnezoneSubjectSchema(Schema):
+    type = fields.String(required=True)
+    id = fields.String(required=True, allow_none=True)
+
+
+class OnezoneTokenMetadataSchema(Schema):
+    creationTime = fields.Integer(required=True)
+    custom = fields.Dict(required=True)
+
+
+class OnezoneNamedTokenSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    subject = fields.Nested(OnezoneSubjectSchema, required=True)
+    type = fields.Dict(required=True)
+    caveats = fields.List(fields.Dict(), required=True)
+    metadata = fields.Nested(OnezoneTokenMetadataSchema, required=True)
+    revoked = fields.Boolean(required=True)
+    token = fields.String(required=True, allow_none=True)
+
+
+class OnezoneTemporaryTokenGenerationSchema(Schema):
+    generation = fields.Integer(required=True)
+
+
+class OnezoneExaminedTokenSchema(Schema):
+    onezoneDomain = fields.String(required=True)
+    id = fields.String(required=True)
+    persistence = fields.String(required=True)
+    subject = fields.Nested(OnezoneSubjectSchema, required=True)
+    type = fields.Dict(required=True)
+    caveats = fields.List(fields.Dict(), required=True)
+
+
+class OnezoneVerifyTokenResponseSchema(Schema):
+    subject = fields.Nested(OnezoneSubjectSchema, required=True)
+    ttl = fields.Integer(required=True, allow_none=True)
+
+
+class OnezoneUserSchema(Schema):
+    userId = fields.String(required=True)
+    fullName = fields.String(required=True)
+    username = fields.String(allow_none=True)
+    emails = fields.List(fields.String())
+    linkedAccounts = fields.List(fields.Dict())
+    basicAuthEnabled = fields.Boolean()
+    blocked = fields.Boolean()
+    creationTime = fields.Integer()
+    name = fields.String()
+    login = fields.String()
+    alias = fields.String()
+    emailList = fields.List(fields.String())
