@@ -1,0 +1,204 @@
+"""Macaroons with the libmacaroons signature chain.
+
+The chain is the one libmacaroons, pymacaroons and go-macaroon share, so tokens
+minted here verify there and the other way round:
+
+    k   = HMAC-SHA256(key=b"macaroons-key-generator", msg=root_key)
+    sig = HMAC-SHA256(k, identifier)
+    sig = HMAC-SHA256(sig, caveat_id)                       first-party caveat
+    sig = HMAC-SHA256(sig, HMAC(sig, vid) + HMAC(sig, cid)) third-party caveat
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from service.tokens.errors import CaveatUnknown, InvalidSignature, MalformedToken
+
+__all__ = [
+    "SIGNATURE_SIZE",
+    "Caveat",
+    "FixedKeyHmac",
+    "Macaroon",
+    "derive_key",
+    "first_party_caveat",
+    "hmac_sha256",
+    "mint",
+]
+
+SIGNATURE_SIZE = 32
+
+_KEY_GENERATOR = b"macaroons-key-generator"
+_compare = hmac.compare_digest
+
+try:
+    # OpenSSL's HMAC object without the pure-Python wrapper of the hmac module:
+    # every signature step hashes with a new key, so this call dominates.
+    from _hashlib import hmac_new as _hmac_new
+except ImportError:  # pragma: no cover - CPython without OpenSSL
+    _hmac_new = hmac.new  # type: ignore[assignment]
+
+
+def hmac_sha256(key: bytes, msg: bytes) -> bytes:
+    """Return HMAC-SHA256(key, msg)."""
+    return _hmac_new(key, msg, "sha256").digest()
+
+
+_XOR_36 = bytes(b ^ 0x36 for b in range(256))
+_XOR_5C = bytes(b ^ 0x5C for b in range(256))
+
+
+class FixedKeyHmac:
+    """HMAC-SHA256 under one key, with the padded key blocks hashed once up front."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(key.translate(_XOR_36))
+        self._outer = hashlib.sha256(key.translate(_XOR_5C))
+
+    def __repr__(self) -> str:
+        return "FixedKeyHmac(<key hidden>)"
+
+    def digest(self, msg: bytes) -> bytes:
+        """Return HMAC-SHA256(key, msg)."""
+        inner = self._inner.copy()
+        inner.update(msg)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+_KEY_GEN: Callable[[bytes], bytes] = FixedKeyHmac(_KEY_GENERATOR).digest
+
+
+def derive_key(root_key: bytes) -> bytes:
+    """Return the libmacaroons signing key for a root key."""
+    return _KEY_GEN(root_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Caveat:
+    """One caveat: first-party when it has no verification id."""
+
+    cid: bytes
+    vid: bytes | None = None
+    location: str | None = None
+
+    @property
+    def first_party(self) -> bool:
+        """Whether the caveat is checked by the target service itself."""
+        return self.vid is None
+
+
+# Building a frozen dataclass costs about half a signature step, and the same
+# caveats ("namespace = ...", "time < ..." within a second) recur across tokens,
+# so immutable first-party Caveat objects are shared through a small memo.
+_FIRST_PARTY: dict[bytes, Caveat] = {}
+_FIRST_PARTY_LIMIT = 4096
+_FIRST_PARTY_MAX_CID = 256
+
+
+def first_party_caveat(cid: bytes) -> Caveat:
+    """Return a first-party Caveat for cid, shared when the same cid was seen before."""
+    c = _FIRST_PARTY.get(cid)
+    if c is None:
+        c = Caveat(cid)
+        if len(cid) <= _FIRST_PARTY_MAX_CID:
+            if len(_FIRST_PARTY) >= _FIRST_PARTY_LIMIT:
+                _FIRST_PARTY.clear()
+            _FIRST_PARTY[cid] = c
+    return c
+
+
+def _chain(sig: bytes, caveats: Iterable[Caveat]) -> bytes:
+    new = _hmac_new
+    for c in caveats:
+        if c.vid is None:
+            sig = new(sig, c.cid, "sha256").digest()
+        else:
+            both = new(sig, c.vid, "sha256").digest() + new(sig, c.cid, "sha256").digest()
+            sig = new(sig, both, "sha256").digest()
+    return sig
+
+
+def _to_bytes(value: str | bytes) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return value.encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Macaroon:
+    """An immutable macaroon; attenuation returns a new one."""
+
+    location: str
+    identifier: bytes
+    caveats: tuple[Caveat, ...]
+    # The signature is what makes the token usable, so it stays out of repr.
+    signature: bytes = field(repr=False)
+
+    def add_first_party_caveat(self, predicate: str | bytes) -> Macaroon:
+        """Return a copy restricted by one more first-party caveat."""
+        cid = _to_bytes(predicate)
+        return Macaroon(
+            self.location,
+            self.identifier,
+            (*self.caveats, first_party_caveat(cid)),
+            _hmac_new(self.signature, cid, "sha256").digest(),
+        )
+
+    def predicates(self) -> list[str]:
+        """Return the first-party caveat ids as text."""
+        out: list[str] = []
+        for c in self.caveats:
+            if c.vid is not None:
+                continue
+            try:
+                out.append(c.cid.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise CaveatUnknown(
+                    c.cid.decode("utf-8", "backslashreplace"), "caveat is not UTF-8 text"
+                ) from None
+        return out
+
+    def identifier_text(self) -> str:
+        """Return the identifier as text; MalformedToken if it is not UTF-8."""
+        try:
+            return self.identifier.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedToken("token identifier is not UTF-8 text") from None
+
+    def expected_signature(self, root_key: bytes) -> bytes:
+        """Return the signature this macaroon would carry under a root key."""
+        sig = _hmac_new(_KEY_GEN(root_key), self.identifier, "sha256").digest()
+        return _chain(sig, self.caveats)
+
+    def verify_signature(self, root_key: bytes) -> None:
+        """Raise InvalidSignature unless the signature chain matches the root key."""
+        if not _compare(self.expected_signature(root_key), self.signature):
+            raise InvalidSignature()
+
+
+def mint(
+    root_key: bytes,
+    identifier: bytes | str,
+    location: str = "",
+    caveats: Iterable[str | bytes] = (),
+) -> Macaroon:
+    """Create a macaroon signed with a root key, with first-party caveats."""
+    ident = identifier if isinstance(identifier, bytes) else identifier.encode("utf-8")
+    new = _hmac_new
+    sig = new(_KEY_GEN(root_key), ident, "sha256").digest()
+    cavs: list[Caveat] = []
+    for predicate in caveats:
+        cid = predicate if isinstance(predicate, bytes) else predicate.encode("utf-8")
+        sig = new(sig, cid, "sha256").digest()
+        cavs.append(first_party_caveat(cid))
+    return Macaroon(location, ident, tuple(cavs), sig)
