@@ -393,13 +393,16 @@ async def confine_token(request: web.Request) -> web.Response:
 async def _verify(request: web.Request, kind: Kind) -> web.Response:
     body = _body(request)
     authority = _authority(request)
-    peer = body.get("peerIp")
+    # As in Onezone: the peer defaults to the caller, and api caveats are
+    # checked by the consuming service per operation, not here.
+    peer = body.get("peerIp") or request.remote
     ctx = authority.context(
         peer_ip=str(peer) if peer is not None else None,
         service=body.get("service"),
         consumer=body.get("consumer"),
         interface=body.get("interface"),
         defer_data_caveats=body.get("allowDataAccessCaveats", False),
+        defer_api_caveats=True,
     )
     result = await authority.verify_onezone(body["token"], ctx, kind=kind)
     return web.json_response(

@@ -84,6 +84,7 @@ GRI_TYPES: frozenset[str] = frozenset(
         "cluster",
         "harvester",
         "token",
+        "temporary_token_secret",
         "file",
         "op_replica",
         "op_transfer",
