@@ -35,6 +35,7 @@ Kind = Literal["access", "identity"]
 ONEZONE_PURPOSE = "onezone"
 F5_PURPOSE = "f5"
 F5_LOCATION = "f5xc"
+_PARSED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,10 @@ class Authority:
         self.clock = clock
         self.verifier = verifier or Verifier()
         self.domain = settings.onezone.domain
+        # Tokens are presented again and again: their parse and their good
+        # signature are remembered (bounded), caveats are checked every time.
+        self._parsed: dict[str, tuple[Macaroon, OnezoneIdentifier | F5Identifier]] = {}
+        self._good_signatures: set[Macaroon] = set()
 
     def now(self) -> int:
         return int(self.clock.now())
@@ -155,19 +160,38 @@ class Authority:
 
     def parse_onezone(self, token: str) -> tuple[Macaroon, OnezoneIdentifier]:
         """Parse a serialized Onezone token and its identifier (no verification)."""
+        cached = self._parsed.get(token)
+        if cached is not None and isinstance(cached[1], OnezoneIdentifier):
+            return cached[0], cached[1]
         m = encoding.deserialize_onezone(token, self.settings.onezone.max_token_size)
         ident = parse_identifier(m.identifier)
         if not isinstance(ident, OnezoneIdentifier):
             raise MalformedToken("not an Onezone token")
+        self._remember(token, m, ident)
         return m, ident
+
+    def _remember(self, token: str, m: Macaroon, ident: OnezoneIdentifier | F5Identifier) -> None:
+        if len(self._parsed) >= _PARSED_CACHE_SIZE:
+            self._parsed.clear()
+        self._parsed[token] = (m, ident)
+
+    def _verify(self, m: Macaroon, key_id: str, purpose: str, ctx: Context) -> Verified:
+        """Signature (remembered once good: the same bytes never need it again) and caveats."""
+        if m in self._good_signatures and (ctx.location is None or ctx.location == m.location):
+            return self.verifier.check_caveats(m, ctx)
+        key = self.keyring.key_for_token_id(key_id)
+        root = self.keyring.root_key(key, purpose, m.identifier)
+        verified = self.verifier.verify(m, root, ctx)
+        if len(self._good_signatures) >= _PARSED_CACHE_SIZE:
+            self._good_signatures.clear()
+        self._good_signatures.add(m)
+        return verified
 
     def verify_onezone_signature(
         self, m: Macaroon, ident: OnezoneIdentifier, ctx: Context
     ) -> Verified:
         """Signature and caveats of an Onezone token (pure)."""
-        key = self.keyring.key_for_token_id(ident.token_id)
-        root = self.keyring.root_key(key, ONEZONE_PURPOSE, m.identifier)
-        return self.verifier.verify(m, root, ctx)
+        return self._verify(m, ident.token_id, ONEZONE_PURPOSE, ctx)
 
     async def verify_onezone(
         self, token: str, ctx: Context, *, kind: Kind | None = "access"
@@ -215,18 +239,22 @@ class Authority:
         return Minted(token, tid, rate)
 
     def parse_f5(self, token: str) -> tuple[Macaroon, F5Identifier]:
+        """Parse a serialized F5 AuthToken and its identifier (no verification)."""
+        cached = self._parsed.get(token)
+        if cached is not None and isinstance(cached[1], F5Identifier):
+            return cached[0], cached[1]
         m = encoding.deserialize_f5(token)
         ident = parse_identifier(m.identifier)
         if not isinstance(ident, F5Identifier):
             raise MalformedToken("not an F5 token")
+        self._remember(token, m, ident)
         return m, ident
 
     def verify_f5_signature(self, m: Macaroon, ident: F5Identifier, ctx: Context) -> Verified:
-        key = self.keyring.key_for_token_id(ident.token_id)
-        root = self.keyring.root_key(key, F5_PURPOSE, m.identifier)
+        """Signature and caveats of an F5 token (pure)."""
         # The namespace and app caveats bind the token to its identifier's app.
         ctx = dataclasses.replace(ctx, namespace=ident.namespace, app=ident.app)
-        return self.verifier.verify(m, root, ctx)
+        return self._verify(m, ident.token_id, F5_PURPOSE, ctx)
 
     async def verify_f5(self, token: str, ctx: Context) -> F5Verification:
         """Fully verify an F5 AuthToken: signature, caveats, app, generation and record."""

@@ -41,6 +41,8 @@ REDIS_LATENCY = Histogram(
     ["operation"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
 )
+REDIS_ROUND_TRIPS = Counter("redis_round_trips_total", "Pipelines (round trips) sent to Redis")
+REDIS_COMMANDS = Counter("redis_commands_total", "Commands sent to Redis in those round trips")
 CACHE_HITS = Counter("revocation_cache_hits_total", "Verification lookups served from the cache")
 CACHE_SIZE = Gauge(
     "revocation_cache_entries", "Entries in the verification cache", multiprocess_mode="livesum"

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from redis.exceptions import NoScriptError
+
 from service.clock import Clock, SystemClock
 from service.errors import (
     AlreadyExists,
@@ -28,6 +30,7 @@ from service.errors import (
 )
 from service.settings import RateLimitPolicy, RedisSettings
 
+from .batcher import CommandBatcher
 from .connection import Client, close_client, open_client, translate_errors
 from .feed import RevocationFeed, VerificationCache
 from .keys import Keys
@@ -37,6 +40,7 @@ from .scripts import Scripts
 log = logging.getLogger(__name__)
 
 Role = Literal["editor", "viewer"]
+_MAX_REMEMBERED_NAMES = 10_000
 CheckStatus = Literal["ok", "norecord", "revoked", "nouser", "noapp", "disabled"]
 
 
@@ -107,6 +111,8 @@ class Store:
         self.client: Any = client
         self.keys = Keys(settings.key_prefix)
         self.scripts = Scripts(self.client)
+        self.batcher = CommandBatcher(self.client)
+        self._uids: dict[str, str] = {}
         self.cache = VerificationCache(cache_size, cache_max_staleness, self.clock.now)
         self.feed = RevocationFeed(self.client, self.keys.revocations(), self.cache)
         self.ready = False
@@ -128,6 +134,7 @@ class Store:
 
     async def close(self) -> None:
         await self.feed.stop()
+        await self.batcher.close()
         await close_client(self.client)
 
     @translate_errors
@@ -138,6 +145,15 @@ class Store:
             await self.scripts.load(self.client)
             self.ready = True
         return True
+
+    async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a script through the batcher (EVALSHA), loading it again after NOSCRIPT."""
+        script = self.scripts[name]
+        try:
+            return await self.batcher.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            script.sha = await self.client.script_load(script.script)
+            return await self.batcher.execute("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def _now_ms(self) -> int:
         return int(self.clock.now() * 1000)
@@ -168,7 +184,7 @@ class Store:
 
     @translate_errors
     async def get_user(self, uid: str) -> User | None:
-        raw = _decode_hash(await self.client.hgetall(self.keys.user(uid)))
+        raw = _decode_hash(await self.batcher.execute("HGETALL", self.keys.user(uid)))
         if "name" not in raw:
             return None
         return User(
@@ -181,16 +197,26 @@ class Store:
 
     @translate_errors
     async def user_id(self, name: str) -> str | None:
-        uid = await self.client.get(self.keys.username(name))
+        uid = await self.batcher.execute("GET", self.keys.username(name))
         return _s(uid) if uid is not None else None
 
     async def get_user_by_name(self, name: str) -> User | None:
+        """A user by name; the name's id is remembered, since a name never changes its id."""
+        uid = self._uids.get(name)
+        if uid is not None:
+            user = await self.get_user(uid)
+            if user is not None and user.name == name:
+                return user
+            del self._uids[name]
         uid = await self.user_id(name)
         if uid is None:
             return None
         user = await self.get_user(uid)
         if user is None or user.name != name:
             return None
+        if len(self._uids) >= _MAX_REMEMBERED_NAMES:
+            self._uids.clear()
+        self._uids[name] = uid
         return user
 
     async def authenticate(self, name: str, password: str) -> User | None:
@@ -247,7 +273,8 @@ class Store:
     @translate_errors
     async def login_allowed(self, name: str, ip: str, policy: RateLimitPolicy) -> RateLimitResult:
         """Peek at the failed-login counter of (name, ip) without consuming it."""
-        reply = await self.scripts["ratelimit"](
+        reply = await self._script(
+            "ratelimit",
             keys=[self.keys.login_rate(name, ip)],
             args=[self._now_ms(), _interval_ms(policy), policy.limit, "peek"],
         )
@@ -256,7 +283,8 @@ class Store:
     @translate_errors
     async def login_failed(self, name: str, ip: str, policy: RateLimitPolicy) -> RateLimitResult:
         """Count a failed login of (name, ip)."""
-        reply = await self.scripts["ratelimit"](
+        reply = await self._script(
+            "ratelimit",
             keys=[self.keys.login_rate(name, ip)],
             args=[self._now_ms(), _interval_ms(policy), policy.limit, "hit"],
         )
@@ -283,7 +311,8 @@ class Store:
         fields.extend(["exp", expires or 0])
         for k, v in record.items():
             fields.extend([k, v])
-        reply = await self.scripts["mint_named"](
+        reply = await self._script(
+            "mint_named",
             keys=[
                 self.keys.user_rate(uid, policy.name),
                 self.keys.user(uid),
@@ -338,7 +367,8 @@ class Store:
         self, uid: str, tid: str, *, custom: str | None = None, revoked: bool | None = None
     ) -> None:
         """Set custom metadata and/or the revoked flag; NotFound when there is no record."""
-        found = await self.scripts["update_named"](
+        found = await self._script(
+            "update_named",
             keys=[self.keys.named_record(uid, tid)],
             args=[
                 custom if custom is not None else "",
@@ -356,7 +386,8 @@ class Store:
         record = await self.get_named(uid, tid)
         if record is None:
             raise NotFound("token not found")
-        await self.scripts["delete_named"](
+        await self._script(
+            "delete_named",
             keys=[self.keys.name_index(uid), self.keys.named_record(uid, tid)],
             args=[self.keys.revocations(), tid, record.get("name", "")],
         )
@@ -373,7 +404,7 @@ class Store:
             tid = value.partition(":")[0]
             keys.append(self.keys.named_record(uid, tid))
             args.extend([tid, name])
-        return int(await self.scripts["delete_named"](keys=keys, args=args))
+        return int(await self._script("delete_named", keys=keys, args=args))
 
     @translate_errors
     async def check_named(self, uid: str, tid: str) -> CheckResult:
@@ -382,8 +413,8 @@ class Store:
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        reply = await self.scripts["check_named"](
-            keys=[self.keys.user(uid), self.keys.named_record(uid, tid)], args=[]
+        reply = await self._script(
+            "check_named", keys=[self.keys.user(uid), self.keys.named_record(uid, tid)], args=[]
         )
         result = self._check_result(reply)
         if result.status == "ok":
@@ -404,7 +435,8 @@ class Store:
         self, uid: str, policy: RateLimitPolicy, generation_ttl: int
     ) -> tuple[int, RateLimitResult]:
         """Check the mint limit and read the user's temporary-token generation, atomically."""
-        reply = await self.scripts["mint_temporary"](
+        reply = await self._script(
+            "mint_temporary",
             keys=[
                 self.keys.user_rate(uid, policy.name),
                 self.keys.user(uid),
@@ -428,7 +460,8 @@ class Store:
     @translate_errors
     async def revoke_temporary(self, uid: str, generation_ttl: int) -> int:
         """Revoke every temporary token of a user; returns the new generation."""
-        gen = await self.scripts["bump_generation"](
+        gen = await self._script(
+            "bump_generation",
             keys=[self.keys.temporary_generation(uid)],
             args=[generation_ttl, self.keys.revocations(), f"user:{uid}"],
         )
@@ -440,8 +473,10 @@ class Store:
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        reply = await self.scripts["check_temporary"](
-            keys=[self.keys.user(uid), self.keys.temporary_generation(uid)], args=[str(generation)]
+        reply = await self._script(
+            "check_temporary",
+            keys=[self.keys.user(uid), self.keys.temporary_generation(uid)],
+            args=[str(generation)],
         )
         result = self._check_result(reply)
         if result.status == "ok":
@@ -517,8 +552,8 @@ class Store:
         # Listed first, so that a crash leaves at worst a stale listing entry
         # (pruned on read), never an application that cannot be listed.
         await self.client.sadd(self.keys.apps(ns), name)
-        created = await self.scripts["app_create"](
-            keys=[self.keys.app(ns, name)], args=[json.dumps(doc), int(disabled)]
+        created = await self._script(
+            "app_create", keys=[self.keys.app(ns, name)], args=[json.dumps(doc), int(disabled)]
         )
         if not int(created):
             raise AlreadyExists(f"application {name} already exists")
@@ -550,7 +585,8 @@ class Store:
     async def replace_app(
         self, ns: str, name: str, doc: Mapping[str, Any], *, disabled: bool
     ) -> None:
-        done = await self.scripts["app_replace"](
+        done = await self._script(
+            "app_replace",
             keys=[self.keys.app(ns, name)],
             args=[json.dumps(doc), int(disabled), self.keys.revocations(), f"app:{ns}/{name}"],
         )
@@ -560,7 +596,8 @@ class Store:
     @translate_errors
     async def delete_app(self, ns: str, name: str) -> None:
         """Delete an application; every token it issued fails from now on."""
-        done = await self.scripts["app_delete"](
+        done = await self._script(
+            "app_delete",
             keys=[self.keys.app(ns, name)],
             args=[self._now(), self.keys.revocations(), f"app:{ns}/{name}"],
         )
@@ -582,7 +619,8 @@ class Store:
         """Check the app and both limits, and record the token; returns the app's generation."""
         now_ms = self._now_ms()
         ttl = max(1, math.ceil(expires - now_ms / 1000))
-        reply = await self.scripts["mint_f5"](
+        reply = await self._script(
+            "mint_f5",
             keys=[
                 self.keys.app(ns, app),
                 self.keys.app_user_rate(ns, app, uid),
@@ -618,10 +656,11 @@ class Store:
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        # Two slots (the user's and the application's): asked concurrently.
+        # Two slots (the user's and the application's), one batch.
         user, status = await asyncio.gather(
-            self.client.hmget(self.keys.user(uid), "name", "admin"),
-            self.scripts["check_f5"](
+            self.batcher.execute("HMGET", self.keys.user(uid), "name", "admin"),
+            self._script(
+                "check_f5",
                 keys=[self.keys.app(ns, app), self.keys.app_record(ns, app, tid)],
                 args=[str(generation)],
             ),

@@ -8,6 +8,7 @@ change invalidates them at once and scrypt is not paid on every request.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -105,10 +106,12 @@ async def authenticate_basic(request: web.Request, name: str, password: str) -> 
     store = authority.store
     policy = request.app[SETTINGS].rate_limits["failed_login"]
     ip = request.remote or "unknown"
-    gate = await store.login_allowed(name, ip, policy)
+    # The lockout gate and the user are asked for together: one round trip.
+    gate, user = await asyncio.gather(
+        store.login_allowed(name, ip, policy), store.get_user_by_name(name)
+    )
     if not gate.allowed:
         raise RateLimited(gate, "too many failed logins")
-    user = await store.get_user_by_name(name)
     cache = request.app[CREDENTIAL_CACHE]
     if user is not None and (user.id, user.password_hash, password) in cache:
         return Principal(user.id, user.name, user.admin, "basic")
