@@ -104,14 +104,6 @@ def _b64std(raw: bytes) -> str:
 
 # ---------------------------------------------------------------- Onedata escaping
 
-_ESCAPE = {
-    ord("0"): "00",
-    ord("_"): "01",
-    ord("-"): "02",
-    ord("/"): "03",
-    ord("+"): "04",
-    ord("="): "05",
-}
 _UNESCAPE = {"0": "0", "1": "_", "2": "-", "3": "/", "4": "+", "5": "="}
 _ESCAPED_TEXT = re.compile(r"(?:[^0_\-/+=]|0[0-5])*", re.DOTALL)
 _ESCAPE_SEQ = re.compile(r"0([0-5])")
@@ -119,7 +111,16 @@ _ESCAPE_SEQ = re.compile(r"0([0-5])")
 
 def onedata_escape(s: str) -> str:
     """Escape base64 text the way Onedata does, leaving only alphanumerics."""
-    return s.translate(_ESCAPE)
+    # Chained replace is several times faster than str.translate with a
+    # dict; "0" goes first so that the escapes it introduces stay as they are.
+    return (
+        s.replace("0", "00")
+        .replace("_", "01")
+        .replace("-", "02")
+        .replace("/", "03")
+        .replace("+", "04")
+        .replace("=", "05")
+    )
 
 
 def onedata_unescape(s: str) -> str:

@@ -27,15 +27,24 @@ class TrustedProxies:
             ipaddress.ip_network(n, strict=False) for n in networks
         )
         self._filtered = XForwardedFiltered(set(self.networks)) if self.networks else None
+        self._answers: dict[str, bool] = {}
 
     def trusts(self, address: str | None) -> bool:
+        """Whether the direct peer at `address` is a trusted proxy (answers remembered)."""
         if not address or not self.networks:
             return False
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        return any(ip in net for net in self.networks)
+        known = self._answers.get(address)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(address.split("%", 1)[0])
+            except ValueError:
+                known = False
+            else:
+                known = any(ip in net for net in self.networks)
+            if len(self._answers) >= 4096:
+                self._answers.clear()
+            self._answers[address] = known
+        return known
 
     def middleware(self) -> Any:
         filtered = self._filtered

@@ -7,10 +7,11 @@ Deprecation sits outside the error renderer so that errors carry its headers too
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from email.utils import format_datetime
 from typing import Any
@@ -157,13 +158,23 @@ def deprecation_middleware(table: DeprecationTable) -> Any:
     return middleware
 
 
+@functools.lru_cache(maxsize=4096)
+def _request_metrics(method: str, route: str, status: int) -> Any:
+    return REQUESTS.labels(method, route, str(status))
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency_metric(route: str) -> Any:
+    return REQUEST_LATENCY.labels(route)
+
+
 @web.middleware
 async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One JSON line per request, with a request id honoured or generated and echoed."""
     started = time.perf_counter()
     rid = request.headers.get("X-Request-Id", "")
     if not rid or len(rid) > 128 or not rid.isprintable():
-        rid = uuid.uuid4().hex
+        rid = os.urandom(16).hex()
     request[REQUEST_ID] = rid
     status = 500
     try:
@@ -179,8 +190,8 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
         elapsed = time.perf_counter() - started
         resource = request.match_info.route.resource if request.match_info.route else None
         route = resource.canonical if resource else "unmatched"
-        REQUESTS.labels(request.method, route, str(status)).inc()
-        REQUEST_LATENCY.labels(route).observe(elapsed)
+        _request_metrics(request.method, route, status).inc()
+        _latency_metric(route).observe(elapsed)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 json.dumps(
