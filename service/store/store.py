@@ -173,7 +173,7 @@ class Store:
         uid = os.urandom(16).hex()
         if not await self.client.set(self.keys.username(name), uid, nx=True):
             raise AlreadyExists(f"user {name} already exists")
-        pw = hash_password(password)
+        pw = await asyncio.to_thread(hash_password, password)
         created = self._now()
         await self.client.hset(
             self.keys.user(uid),
@@ -224,7 +224,7 @@ class Store:
         user = await self.get_user_by_name(name)
         if user is None:
             # Hash anyway so that a missing user cannot be told apart by timing.
-            await check_password_async(password, _dummy_hash())
+            await check_password_async(password, await asyncio.to_thread(_dummy_hash))
             return None
         if await check_password_async(password, user.password_hash):
             return user
@@ -235,7 +235,8 @@ class Store:
         user = await self.get_user_by_name(name)
         if user is None:
             raise NotFound(f"no user {name}")
-        await self.client.hset(self.keys.user(user.id), "pw", hash_password(password))
+        pw = await asyncio.to_thread(hash_password, password)
+        await self.client.hset(self.keys.user(user.id), "pw", pw)
 
     @translate_errors
     async def set_admin(self, name: str, admin: bool) -> None:

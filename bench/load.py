@@ -1,0 +1,361 @@
+"""Load benchmark: the service against a bare aiohttp baseline, in one run, on one machine.
+
+Starts its own redis-server on a free port, the service with one worker pinned
+to core 0, the baseline (same loop, same settings, a body of the same size and
+no work) pinned to core 0 as well, and wrk pinned to core 1. For each route it
+prints requests/s, p50/p99 latency, errors and the ratio to the baseline at
+64 and 256 connections, with the Redis round trips per request under that load
+(rt/req: pipelines sent, from the service's own counter, so below 1 when
+concurrent requests share one); then Redis commands per request one request
+at a time (counted with MONITOR: commands sent by clients, not those run
+inside scripts), the
+worker's RSS before and after, and the time from start to ready.
+
+    python bench/load.py [--duration 10] [--connections 64,256] [--routes a,b]
+
+Needs `wrk` and `taskset` (Debian: wrk, util-linux).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from redis_procs import RedisProcess, free_port  # noqa: E402
+
+ADMIN_PASSWORD = "bench-admin-password"
+
+
+@dataclass
+class Route:
+    name: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str | None = None
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def http(
+    port: int, method: str, path: str, headers: dict[str, str], body: str | None = None
+) -> tuple[int, bytes]:
+    data = body.encode() if body is not None else None
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_ready(port: int, path: str, timeout: float = 20.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if http(port, "GET", path, {})[0] == 200:
+                return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError(f"nothing ready on {port}{path}")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_service(
+    port: int, redis_url: str, keys_file: str
+) -> tuple[subprocess.Popen[bytes], float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKEN_SERVICE_")}
+    env.update(
+        {
+            "TOKEN_SERVICE_REDIS_URL": redis_url,
+            "TOKEN_SERVICE_KEYS_FILE": keys_file,
+            "TOKEN_SERVICE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "TOKEN_SERVICE_SERVER_LOG_LEVEL": "warning",
+            "TOKEN_SERVICE_CACHE_SIZE": "10000",
+            "TOKEN_SERVICE_RATE_LIMITS_MINT_LIMIT": "100000000",
+            "TOKEN_SERVICE_RATE_LIMITS_MINT_PERIOD": "1",
+            "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_LIMIT": "100000000",
+            "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_PERIOD": "1",
+            "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_APP_LIMIT": "100000000",
+            "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_APP_PERIOD": "1",
+        }
+    )
+    cmd = ["taskset", "-c", "0", sys.executable, "-m", "service", "serve", "--port", str(port)]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_ready(port, "/readyz")
+    return proc, time.monotonic() - started
+
+
+def start_baseline(port: int, sizes: dict[str, int]) -> subprocess.Popen[bytes]:
+    cmd = [
+        "taskset",
+        "-c",
+        "0",
+        sys.executable,
+        str(ROOT / "bench" / "baseline_app.py"),
+        str(port),
+        json.dumps(sizes),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(port, "/healthz")
+    return proc
+
+
+def prepare_routes(port: int) -> list[Route]:
+    """Create what the routes need (a token, a namespace, an application) through the API."""
+    basic = "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+    json_ct = {"Content-Type": "application/json"}
+    status, body = http(
+        port,
+        "POST",
+        "/api/v3/onezone/user/tokens/named",
+        {"Authorization": basic, **json_ct},
+        json.dumps({"name": "bench"}),
+    )
+    assert status == 201, (status, body)
+    access = json.loads(body)["token"]
+    api = {"Authorization": f"APIToken {access}", **json_ct}
+    status, body = http(
+        port,
+        "POST",
+        "/api/web/namespaces",
+        api,
+        json.dumps({"metadata": {"name": "bench"}, "spec": {}}),
+    )
+    assert status == 200, (status, body)
+    apps = "/api/config/namespaces/bench/third_party_applications"
+    status, body = http(
+        port, "POST", apps, api, json.dumps({"metadata": {"name": "app1"}, "spec": {}})
+    )
+    assert status == 200, (status, body)
+    status, body = http(port, "GET", f"{apps}/app1/generate_token", api)
+    assert status == 200, (status, body)
+    f5_token = json.loads(body)["token"]
+    valid_until = int(time.time()) + 3600
+    temporary = json.dumps(
+        {"type": {"accessToken": {}}, "caveats": [{"type": "time", "validUntil": valid_until}]}
+    )
+    return [
+        Route(
+            "generate_token",
+            "GET",
+            f"{apps}/app1/generate_token",
+            {"Authorization": f"APIToken {access}"},
+        ),
+        Route(
+            "temporary_token",
+            "POST",
+            "/api/v3/onezone/user/tokens/temporary",
+            {"X-Auth-Token": access, **json_ct},
+            temporary,
+        ),
+        Route(
+            "client_tokens",
+            "POST",
+            "/api/v3/onezone/user/client_tokens",
+            {"Authorization": basic, **json_ct},
+            "",
+        ),
+        Route(
+            "verify_access_token",
+            "POST",
+            "/api/v3/onezone/tokens/verify_access_token",
+            json_ct,
+            json.dumps({"token": access}),
+        ),
+        Route("auth_check", "GET", "/auth/check", {"Authorization": f"Bearer {f5_token}"}),
+    ]
+
+
+def wrk_script(route: Route, folder: str) -> str:
+    path = os.path.join(folder, f"{route.name}.lua")
+    lines = [f'wrk.method = "{route.method}"']
+    if route.body is not None:
+        lines.append(f"wrk.body = {json.dumps(route.body)}")
+    for k, v in route.headers.items():
+        lines.append(f'wrk.headers["{k}"] = {json.dumps(v)}')
+    Path(path).write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def run_wrk(port: int, route: Route, script: str, connections: int, duration: int) -> Result:
+    cmd = [
+        "taskset", "-c", "1", "wrk", "--latency", "-t", "1", "-c", str(connections),
+        "-d", f"{duration}s", "-s", script, f"http://127.0.0.1:{port}{route.path}",
+    ]  # fmt: skip
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, check=True, timeout=duration + 60
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(g) for g in m.groups())
+    return Result(rps, p50, p99, errors)
+
+
+def metric_total(port: int, name: str) -> float:
+    """The sum of a Prometheus counter's samples as the service exposes it."""
+    body = http(port, "GET", "/metrics", {})[1].decode()
+    total = 0.0
+    for line in body.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def commands_per_request(redis: RedisProcess, port: int, route: Route, n: int = 50) -> float:
+    """Commands clients sent to Redis per request (script-internal commands excluded)."""
+    sock = socket.create_connection(("127.0.0.1", redis.port))
+    sock.sendall(b"MONITOR\r\n")
+    chunks: list[bytes] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            chunks.append(data)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    time.sleep(0.2)
+    for _ in range(n):
+        http(port, route.method, route.path, route.headers, route.body)
+    time.sleep(0.3)
+    stop.set()
+    thread.join()
+    sock.close()
+    lines = b"".join(chunks).decode(errors="replace").splitlines()
+    client_commands = [
+        ln for ln in lines if ln.startswith("+") and "lua]" not in ln and '"MONITOR"' not in ln
+    ]
+    return len(client_commands) / n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--connections", default="64,256")
+    parser.add_argument("--routes", default="", help="comma-separated subset of route names")
+    args = parser.parse_args()
+    for tool in ("wrk", "taskset", "redis-server"):
+        if not shutil.which(tool):
+            print(f"error: {tool} is required", file=sys.stderr)
+            return 2
+    conns = [int(c) for c in args.connections.split(",")]
+
+    redis = RedisProcess()
+    redis.start()
+    folder = tempfile.mkdtemp(prefix="bench-")
+    keys_file = os.path.join(folder, "keys.json")
+    sys.path.insert(0, str(ROOT))
+    from service.tokens.keys import KeyRing
+
+    Path(keys_file).write_text(json.dumps({"keys": [KeyRing.generate_entry("bench")]}))
+    service_port, baseline_port = free_port(), free_port()
+    service, start_to_ready = start_service(service_port, redis.url, keys_file)
+    baseline = None
+    try:
+        routes = prepare_routes(service_port)
+        if args.routes:
+            wanted = set(args.routes.split(","))
+            routes = [r for r in routes if r.name in wanted]
+        sizes = {
+            r.path: len(http(service_port, r.method, r.path, r.headers, r.body)[1]) for r in routes
+        }
+        baseline = start_baseline(baseline_port, sizes)
+        rss_before = rss_mb(service.pid)
+        print(
+            f"machine: {os.cpu_count()} cores, {sys.version.split()[0]}, {args.duration}s per run"
+        )
+        print(f"start to ready: {start_to_ready:.2f} s; worker RSS before: {rss_before:.1f} MB")
+        header = (
+            f"{'route':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+            f"{'base req/s':>12}{'base p99':>10}{'ratio':>7}{'p99 x':>7}{'rt/req':>8}"
+        )
+        print(header)
+        for route in routes:
+            script = wrk_script(route, folder)
+            for c in conns:
+                rt0 = metric_total(service_port, "redis_round_trips_total")
+                req0 = metric_total(service_port, "http_requests_total")
+                svc = run_wrk(service_port, route, script, c, args.duration)
+                rt = metric_total(service_port, "redis_round_trips_total") - rt0
+                reqs = metric_total(service_port, "http_requests_total") - req0 - 1
+                base = run_wrk(baseline_port, route, script, c, args.duration)
+                print(
+                    f"{route.name:<22}{c:>6}{svc.rps:>10.0f}{svc.p50_ms:>9.2f}{svc.p99_ms:>9.2f}{svc.errors:>8}"
+                    f"{base.rps:>12.0f}{base.p99_ms:>10.2f}{svc.rps / base.rps:>7.2f}"
+                    f"{svc.p99_ms / base.p99_ms:>7.2f}{rt / max(reqs, 1):>8.3f}",
+                    flush=True,
+                )
+        print(f"worker RSS after: {rss_mb(service.pid):.1f} MB")
+        for route in routes:
+            cmds = commands_per_request(redis, service_port, route)
+            print(f"redis commands per request, one at a time, {route.name}: {cmds:.2f}")
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+        if baseline is not None:
+            baseline.terminate()
+            baseline.wait(timeout=30)
+        redis.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
