@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -11,9 +13,9 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.web_exceptions import NotAppKeyWarning
-from aiohttp_apispec import setup_aiohttp_apispec, validation_middleware
+from aiohttp_apispec import validation_middleware
 
-from service.api import ops
+from service.api import docs, ops
 from service.appkeys import (
     AUTHORITY,
     CLOCK,
@@ -37,7 +39,6 @@ from service.web.middlewares import (
     error_middleware,
     request_log_middleware,
 )
-from service.web.validation import error_callback
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,18 @@ async def bootstrap_admin(store: Store, settings: Settings) -> None:
         log.info("created bootstrap user 'admin' (password from TOKEN_SERVICE_ADMIN_PASSWORD)")
 
 
+async def _retry_bootstrap(store: Store, settings: Settings) -> None:
+    """Keep trying to create the bootstrap admin until the store answers."""
+    delay = 0.5
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await bootstrap_admin(store, settings)
+            return
+        except StoreError:
+            delay = min(delay * 2, 10.0)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -139,9 +152,15 @@ def create_app(
         await s.start()
         try:
             await bootstrap_admin(s, settings)
+            retry = None
         except StoreError as e:
-            log.warning("could not check for the bootstrap admin: %s", e.reason)
+            log.warning("could not check for the bootstrap admin (%s); retrying", e.reason)
+            retry = asyncio.create_task(_retry_bootstrap(s, settings))
         yield
+        if retry is not None:
+            retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retry
         await s.close()
 
     async def mark_shutdown(app: web.Application) -> None:
@@ -157,13 +176,5 @@ def create_app(
     f5xc.setup_routes(app)
     authz.setup_routes(app)
 
-    setup_aiohttp_apispec(
-        app,
-        title="token-service",
-        version="0.1.0",
-        url="/api/docs/swagger.json",
-        swagger_path="/api/docs",
-        static_path="/api/docs/static",
-        error_callback=error_callback,
-    )
+    docs.setup(app)
     return app
