@@ -16,7 +16,10 @@ from aiohttp import web
 
 
 def make_app(sizes: dict[str, int]) -> web.Application:
-    bodies = {path: json.dumps({"token": "x" * max(0, size - 13)}).encode() for path, size in sizes.items()}
+    bodies = {
+        path: json.dumps({"token": "x" * max(0, size - 13)}).encode()
+        for path, size in sizes.items()
+    }
     default = b'{"status":"ok"}'
 
     async def handler(request: web.Request) -> web.Response:

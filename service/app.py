@@ -46,6 +46,12 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_apispec")
 
 ADMIN_USER = "admin"
+# Seconds a connection may stay without a complete request, idle or mid-headers
+# (a slow client): aiohttp's own default, outside web.run_app, is an hour.
+KEEPALIVE_TIMEOUT = 75.0
+# Whatever runs the app: the request log middleware logs route patterns, while
+# aiohttp's access log would log request lines, tokens in paths included.
+HANDLER_ARGS = {"keepalive_timeout": KEEPALIVE_TIMEOUT, "access_log": None}
 
 
 def load_keyring(settings: Settings) -> KeyRing:
@@ -126,6 +132,7 @@ def create_app(
     trusted = TrustedProxies(settings.auth_check.trusted_proxies)
     app = web.Application(
         client_max_size=settings.server.client_max_size,
+        handler_args=HANDLER_ARGS,
         middlewares=[
             request_log_middleware,
             deprecation_middleware(DeprecationTable(settings.deprecations)),
@@ -166,8 +173,14 @@ def create_app(
     async def mark_shutdown(app: web.Application) -> None:
         app[SHUTTING_DOWN][0] = True
 
+    async def close_when_shutting_down(request: web.Request, response: web.StreamResponse) -> None:
+        # While draining, no connection is kept alive for another request.
+        if app[SHUTTING_DOWN][0]:
+            response.force_close()
+
     app.cleanup_ctx.append(store_ctx)
     app.on_shutdown.append(mark_shutdown)
+    app.on_response_prepare.append(close_when_shutting_down)
 
     ops.setup_routes(app)
     from service.api import authz, f5xc, onezone

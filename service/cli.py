@@ -7,12 +7,16 @@ import asyncio
 import getpass
 import json
 import logging
+import math
 import multiprocessing
+import multiprocessing.connection
 import os
+import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from service import settings as settings_mod
@@ -49,11 +53,60 @@ def _load_settings(args: argparse.Namespace) -> Settings:
 # serve -------------------------------------------------------------------
 
 
-def _run_worker(settings: Settings, reuse_port: bool) -> None:
+# A request sent just before SIGTERM may still be on its way into an idle
+# keep-alive connection; closing those at once would drop it. So the old
+# connections are served a little longer, each response closing its own.
+MAX_LINGER = 1.0
+LINGER_POLL = 0.02
+
+
+async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT, then drain within `server.shutdown_grace` and close."""
     from aiohttp import web
 
     from service.app import create_app
+    from service.appkeys import SHUTTING_DOWN
 
+    grace = settings.server.shutdown_grace
+    linger = min(MAX_LINGER, grace / 2)
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace - linger)
+    await runner.setup()
+    site = web.TCPSite(
+        runner, settings.server.host, settings.server.port, reuse_port=reuse_port or None
+    )
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise SettingsError(
+            f"server.port: cannot listen on {settings.server.host}:{settings.server.port}: "
+            f"{e.strerror}"
+        ) from e
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+
+    # Not ready from now on, and every response closes its connection.
+    app[SHUTTING_DOWN][0] = True
+    await site.stop()
+    server = runner.server
+    log.info("shutting down: listener closed, draining within %.1f s", grace)
+    # aiohttp signals no "last connection closed": poll, for at most `linger`.
+    for _ in range(math.ceil(linger / LINGER_POLL)):
+        if server is None or not server.connections:
+            break
+        await asyncio.sleep(LINGER_POLL)
+    # Closes idle connections, waits for handlers in progress (up to the rest of
+    # the grace period), runs on_shutdown and on_cleanup: the store closes last.
+    await runner.cleanup()
+    log.info("stopped")
+
+
+def _run_worker(settings: Settings, reuse_port: bool) -> None:
     try:
         import uvloop
 
@@ -61,17 +114,16 @@ def _run_worker(settings: Settings, reuse_port: bool) -> None:
     except ImportError:
         pass
     _configure_logging(settings.server.log_level)
-    app = create_app(settings)
-    web.run_app(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        reuse_port=reuse_port or None,
-        shutdown_timeout=settings.server.shutdown_grace,
-        access_log=None,
-        print=None,
-        handle_signals=True,
-    )
+    asyncio.run(serve(settings, reuse_port=reuse_port))
+
+
+def _worker_main(settings: Settings) -> None:
+    """A worker process of `serve --workers N`: its exit code says how it ended."""
+    try:
+        _run_worker(settings, reuse_port=True)
+    except SettingsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -88,27 +140,70 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     if settings.redis.url.startswith("memory://"):
         raise SettingsError("server.workers: several workers need a shared Redis, not memory://")
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        # Each worker writes its metrics here; /metrics in any worker sums them.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="token-service-metrics-")
+    return _serve_workers(settings)
+
+
+def _metrics_dir() -> tuple[Path, bool]:
+    """Where the workers write their metrics, without an earlier run's files; True if made here."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not given:
+        made = tempfile.mkdtemp(prefix="token-service-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+        return Path(made), True
+    path = Path(given)
+    path.mkdir(parents=True, exist_ok=True)
+    # Files of dead processes would be summed into /metrics (or break it): start clean.
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    return path, False
+
+
+def _serve_workers(settings: Settings) -> int:
+    """Run N workers on one port (SO_REUSEPORT); forward signals; stop all if one dies."""
+    from prometheus_client import multiprocess
+
+    # Each worker writes its metrics here; /metrics in any worker sums them.
+    metrics_dir, made = _metrics_dir()
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_run_worker, args=(settings, True), name=f"worker-{i}")
+        ctx.Process(target=_worker_main, args=(settings,), name=f"worker-{i}")
         for i in range(settings.server.workers)
     ]
     for p in procs:
         p.start()
+    stopping = False
 
     def forward(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
         for p in procs:
             if p.pid is not None and p.is_alive():
                 os.kill(p.pid, signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for p in procs:
-        p.join()
-    return max((p.exitcode or 0) for p in procs)
+    code = 0
+    try:
+        running = list(procs)
+        while running:
+            multiprocessing.connection.wait([p.sentinel for p in running])
+            for p in [p for p in running if p.exitcode is not None]:
+                running.remove(p)
+                if p.pid is not None:
+                    multiprocess.mark_process_dead(p.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
+                if p.exitcode:
+                    code = max(code, p.exitcode if p.exitcode > 0 else 1)
+                if not stopping:
+                    # Half a service behind a passing readiness probe is worse than a restart.
+                    log.error(
+                        "%s (pid %s) exited with %s: stopping the others", p.name, p.pid, p.exitcode
+                    )
+                    code = code or 1
+                    forward(signal.SIGTERM, None)
+    finally:
+        if made:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return code
 
 
 # store commands ----------------------------------------------------------

@@ -26,7 +26,9 @@ REQUEST_LATENCY = Histogram(
     ["route"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+# kind: named | temporary | f5
 TOKENS_MINTED = Counter("tokens_minted_total", "Tokens minted", ["kind"])
+# By /auth/check and the Onezone verify routes; result: valid | invalid | forbidden | unavailable
 VERIFICATIONS = Counter("token_verifications_total", "Token verifications", ["result"])
 RATE_LIMITED = Counter(
     "rate_limited_requests_total", "Requests refused by a rate limit", ["policy"]

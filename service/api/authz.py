@@ -17,6 +17,8 @@ client's. 401 means no usable token, 403 a caveat that refuses this request,
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -25,14 +27,50 @@ from aiohttp_apispec import docs
 from service.appkeys import AUTHORITY, SETTINGS, SUBJECT, TRUSTED_PROXY
 from service.authority import F5Verification
 from service.errors import StoreTimeout, StoreUnavailable, TokenRejected, TokenRevoked
+from service.metrics import VERIFICATIONS
 from service.tokens.errors import CaveatUnknown, CaveatUnverified, TokenError, TokenExpired
 from service.web.auth import token_from_headers
 from service.web.forwarded import forwarded_header
 
+from . import docs as docs_mod
+from .onezone_schemas import OnezoneErrorSchema
+
 PATH = "/auth/check"
+# Bound once: this is the hot path of a sidecar.
+_VALID = VERIFICATIONS.labels("valid")
+_INVALID_TOKEN = VERIFICATIONS.labels("invalid")
+_FORBIDDEN = VERIFICATIONS.labels("forbidden")
+_UNAVAILABLE = VERIFICATIONS.labels("unavailable")
 _NO_STORE = "no-store"
 _CHALLENGE = 'Bearer realm="token-service"'
 _INVALID = 'Bearer realm="token-service", error="invalid_token"'
+
+
+def _plain(
+    status: int, description: str, headers: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    return docs_mod.ok(status, docs_mod.PLAIN_TEXT, description, headers)
+
+
+_ALLOWED_HEADERS = {
+    "X-Auth-Subject": docs_mod.header("`usr-<user id>`, the token's subject"),
+    "X-Auth-Namespace": docs_mod.header("F5 tokens: the application's namespace"),
+    "X-Auth-App": docs_mod.header("F5 tokens: the application"),
+}
+_CHALLENGE_HEADER = {"WWW-Authenticate": docs_mod.header("`Bearer realm=...`")}
+_FORWARDED = (
+    ("X-Forwarded-Method", "Traefik: the original method"),
+    ("X-Forwarded-Uri", "Traefik: the original URI"),
+    ("X-Forwarded-For", "The client chain; its last untrusted hop is the peer"),
+    ("X-Original-Method", "nginx: the original method"),
+    ("X-Original-URI", "nginx: the original URI"),
+    ("X-Original-URL", "nginx: the original URL"),
+    ("X-Real-IP", "nginx: the client address"),
+)
+_PARAMETERS = [
+    {"in": "header", "name": name, "type": "string", "required": False, "description": text}
+    for name, text in _FORWARDED
+]
 
 
 def _deny(status: int, reason: str, challenge: str | None = None) -> web.Response:
@@ -84,29 +122,59 @@ def _peer(request: web.Request) -> str | None:
     return request.remote
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+_TAIL = {
+    "in": "path",
+    "name": "tail",
+    "required": True,
+    "type": "string",
+    "description": "The original path (Envoy), without its leading slash",
+}
+
+
+def _documented(check: Handler, path_parameters: list[dict[str, Any]]) -> Handler:
+    """`check` with its own API description: aiohttp-apispec keeps one per handler object."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return await check(request)
+
+    documented: Handler = docs(
+        tags=["authorization check"],
+        summary="Verify the token of a proxied request (Envoy ext_authz, nginx auth_request, Traefik ForwardAuth)",
+        description=(
+            "Any method. The token comes from X-Auth-Token, `Authorization: Bearer|APIToken` "
+            "or the configured f5.token_header. The request being authorised is described by "
+            "X-Forwarded-Method/-Uri/-For (Traefik) or X-Original-Method/-URI/-URL and "
+            "X-Real-IP (nginx), believed only from auth_check.trusted_proxies; otherwise it is "
+            "this request itself, whose path after /auth/check is the original path (Envoy). "
+            "Bodies are one line of plain text."
+        ),
+        produces=["text/plain", "application/json"],
+        security=docs_mod.CHECK_SECURITY,
+        parameters=[*_PARAMETERS, *path_parameters],
+        responses={
+            **docs_mod.ok(200, None, "Allowed (no body)", _ALLOWED_HEADERS),
+            # Raised by the trusted-proxy middleware, before this handler, in its JSON form.
+            **docs_mod.ok(
+                400,
+                OnezoneErrorSchema,
+                "A trusted proxy sent a malformed X-Forwarded-For (badMessage)",
+            ),
+            **_plain(401, "No token, or an invalid, expired or revoked one", _CHALLENGE_HEADER),
+            **_plain(403, "A caveat refuses this request"),
+            **_plain(503, "Token store unavailable"),
+            **_plain(504, "Token store did not answer in time"),
+        },
+    )(handler)
+    return documented
+
+
 def setup_routes(app: web.Application) -> None:
     """Register the routes."""
     authority = app[AUTHORITY]
     # Read once: this handler runs for every proxied request.
     extra_header = app[SETTINGS].f5.token_header or None
 
-    @docs(
-        tags=["authorization check"],
-        summary="Verify the token of a proxied request (Envoy ext_authz, nginx auth_request, Traefik ForwardAuth)",
-        description=(
-            "Any method. 200 with X-Auth-Subject (and X-Auth-Namespace / X-Auth-App for F5 "
-            "tokens); 401 no usable token; 403 a caveat refuses the request; 503/504 store "
-            "down/slow."
-        ),
-        produces=["text/plain"],
-        responses={
-            200: {"description": "allowed"},
-            401: {"description": "no token, or an invalid, expired or revoked one"},
-            403: {"description": "a caveat refuses this request"},
-            503: {"description": "store unavailable"},
-            504: {"description": "store did not answer in time"},
-        },
-    )
     async def check(request: web.Request) -> web.Response:
         token = token_from_headers(request, extra_header)
         if token is None:
@@ -121,11 +189,16 @@ def setup_routes(app: web.Application) -> None:
         try:
             verification = await authority.verify_any(token, ctx)
         except (TokenError, TokenRejected) as err:
-            return _refusal(err)
+            refusal = _refusal(err)
+            (_FORBIDDEN if refusal.status == 403 else _INVALID_TOKEN).inc()
+            return refusal
         except StoreTimeout:
+            _UNAVAILABLE.inc()
             return _deny(504, "token store did not answer in time")
         except StoreUnavailable:
+            _UNAVAILABLE.inc()
             return _deny(503, "token store unavailable")
+        _VALID.inc()
         ident = verification.identifier
         response = web.Response(status=200)
         headers = response.headers
@@ -138,8 +211,13 @@ def setup_routes(app: web.Application) -> None:
         return response
 
     router = app.router
-    for path in (PATH, PATH + "/{tail:.*}"):
-        # GET and POST are documented; "*" takes every other method (Envoy keeps the original one).
-        router.add_get(path, check)
-        router.add_post(path, check)
+    for path, documented in (
+        (PATH, _documented(check, [])),
+        (PATH + "/{tail:(?s:.*)}", _documented(check, [_TAIL])),
+    ):
+        # GET and POST are documented; "*" takes every other method (Envoy keeps the original
+        # one). The tail matches across a percent-encoded newline, so such a path is checked
+        # like any other rather than answered 404, which a proxy would turn into a 500.
+        router.add_get(path, documented)
+        router.add_post(path, documented)
         router.add_route("*", path, check)

@@ -14,19 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from aiohttp_apispec import (
-    docs,
-    match_info_schema,
-    querystring_schema,
-    request_schema,
-    response_schema,
-)
+from aiohttp_apispec import docs, match_info_schema, querystring_schema, request_schema
 
 from service.appkeys import AUTHORITY, CLOCK, STORE
 from service.errors import BadValue, Forbidden, NotFound
+from service.metrics import TOKENS_MINTED
 from service.web.auth import Principal, authenticate
 from service.web.ratelimit import set_rate_limit_headers
 
+from . import docs as d
 from . import f5xc_schemas as s
 
 APPS = "/api/config/namespaces/{namespace}/third_party_applications"
@@ -38,25 +34,28 @@ TENANT = "default"
 CREATOR_CLASS = "token-service"
 TAG_APPS = "F5 XC third_party_application"
 TAG_ADMIN = "F5 XC namespaces (admin)"
-_AUTH = [
-    {
-        "in": "header",
-        "name": "Authorization",
-        "schema": {"type": "string"},
-        "required": True,
-        "description": "APIToken <access token>",
-    }
-]
-_ERRORS = {
-    400: {"description": "malformed request"},
-    401: {"description": "not authorized"},
-    403: {"description": "no permission on the namespace"},
-    404: {"description": "namespace or application not found"},
-    409: {"description": "conflicting with current value"},
-    429: {"description": "too frequent"},
-    503: {"description": "store unavailable"},
-    504: {"description": "store did not answer in time"},
-}
+
+
+def _documented(
+    tag: str,
+    summary: str,
+    ok: dict[str, dict[str, Any]],
+    *errors: int,
+    description: str | None = None,
+) -> Any:
+    """aiohttp-apispec's `docs` with this dialect's security and JSON-string error bodies."""
+    extra = {"description": description} if description else {}
+    return docs(
+        tags=[tag],
+        summary=summary,
+        security=d.F5_SECURITY,
+        responses={**ok, **d.f5_errors(*sorted(errors))},
+        **extra,
+    )
+
+
+# Every route: unusable token, no permission, store down or slow.
+AUTH_ERRORS = (401, 403, 503, 504)
 
 
 def timestamp(unix: float) -> str:
@@ -154,15 +153,16 @@ def _list_item(doc: dict[str, Any], with_spec: bool) -> dict[str, Any]:
 # third_party_applications ------------------------------------------------
 
 
-@docs(
-    tags=[TAG_APPS],
-    summary="List the applications of a namespace",
-    parameters=_AUTH,
-    responses=_ERRORS,
+@_documented(
+    TAG_APPS,
+    "List the applications of a namespace",
+    d.ok(200, s.ListResponseSchema),
+    400,
+    404,
+    *AUTH_ERRORS,
 )
 @match_info_schema(s.NamespacePathSchema)
 @querystring_schema(s.ListQuerySchema)
-@response_schema(s.ListResponseSchema, 200)
 async def list_applications(request: web.Request) -> web.Response:
     ns = request["match_info"]["namespace"]
     await _authorize(request, ns, write=False, namespace_must_exist=True)
@@ -171,10 +171,18 @@ async def list_applications(request: web.Request) -> web.Response:
     return web.json_response({"items": [_list_item(d, with_spec) for d in found], "errors": []})
 
 
-@docs(tags=[TAG_APPS], summary="Create an application", parameters=_AUTH, responses=_ERRORS)
+@_documented(
+    TAG_APPS,
+    "Create an application",
+    d.ok(200, s.AppCreateResponseSchema, "Created"),
+    400,
+    404,
+    409,
+    413,
+    *AUTH_ERRORS,
+)
 @match_info_schema(s.NamespacePathSchema)
-@request_schema(s.AppRequestSchema)
-@response_schema(s.AppGetResponseSchema, 200)
+@request_schema(s.AppRequestSchema, required=True)
 async def create_application(request: web.Request) -> web.Response:
     ns = request["match_info"]["namespace"]
     body = request["data"]
@@ -204,10 +212,11 @@ async def create_application(request: web.Request) -> web.Response:
     )
 
 
-@docs(tags=[TAG_APPS], summary="Get an application", parameters=_AUTH, responses=_ERRORS)
+@_documented(
+    TAG_APPS, "Get an application", d.ok(200, s.AppGetResponseSchema), 400, 404, *AUTH_ERRORS
+)
 @match_info_schema(s.AppPathSchema)
 @querystring_schema(s.GetQuerySchema)
-@response_schema(s.AppGetResponseSchema, 200)
 async def get_application(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
     await _authorize(request, ns, write=False)
@@ -217,15 +226,18 @@ async def get_application(request: web.Request) -> web.Response:
     return web.json_response(_get_response(doc, request["querystring"]["response_format"]))
 
 
-@docs(
-    tags=[TAG_APPS],
-    summary="Replace an application (disabling it revokes its tokens)",
-    parameters=_AUTH,
-    responses=_ERRORS,
+@_documented(
+    TAG_APPS,
+    "Replace an application (disabling it revokes its tokens)",
+    d.ok(200, s.EmptySchema, "Replaced"),
+    400,
+    404,
+    409,
+    413,
+    *AUTH_ERRORS,
 )
 @match_info_schema(s.AppPathSchema)
-@request_schema(s.AppRequestSchema)
-@response_schema(s.EmptySchema, 200)
+@request_schema(s.AppRequestSchema, required=True)
 async def replace_application(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
     body = request["data"]
@@ -245,15 +257,17 @@ async def replace_application(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-@docs(
-    tags=[TAG_APPS],
-    summary="Delete an application and every token it issued",
-    parameters=_AUTH,
-    responses=_ERRORS,
+@_documented(
+    TAG_APPS,
+    "Delete an application and every token it issued",
+    d.ok(200, s.EmptySchema, "Deleted"),
+    400,
+    404,
+    413,
+    *AUTH_ERRORS,
 )
 @match_info_schema(s.AppPathSchema)
 @request_schema(s.DeleteRequestSchema)
-@response_schema(s.EmptySchema, 200)
 async def delete_application(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
     body = request["data"]
@@ -264,18 +278,25 @@ async def delete_application(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-@docs(
-    tags=[TAG_APPS],
-    summary="Generate an AuthToken for the application (rate-limited)",
-    parameters=_AUTH,
-    responses=_ERRORS,
+@_documented(
+    TAG_APPS,
+    "Generate an AuthToken for the application (rate-limited)",
+    d.ok(200, s.GenerateTokenResponseSchema, "A new token", d.RATE_LIMIT_HEADERS),
+    400,
+    404,
+    409,
+    429,
+    *AUTH_ERRORS,
+    description="Editors and admins only (viewers get 403); 409 when the application is "
+    "disabled. Counts against the `generate_token` (per user) and `generate_token_app` "
+    "(per application) rate limits.",
 )
 @match_info_schema(s.AppPathSchema)
-@response_schema(s.GenerateTokenResponseSchema, 200)
 async def generate_token(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
     principal = await _authorize(request, ns, write=True)
     minted = await request.app[AUTHORITY].mint_f5(ns, name, principal.user_id)
+    TOKENS_MINTED.labels("f5").inc()
     response = web.json_response({"token": minted.token}, headers={"Cache-Control": "no-store"})
     set_rate_limit_headers(response, minted.rate)
     return response
@@ -310,8 +331,7 @@ def _namespace_doc(name: str, record: dict[str, str]) -> dict[str, Any]:
     }
 
 
-@docs(tags=[TAG_ADMIN], summary="List namespaces", parameters=_AUTH, responses=_ERRORS)
-@response_schema(s.ListResponseSchema, 200)
+@_documented(TAG_ADMIN, "List namespaces", d.ok(200, s.ListResponseSchema), *AUTH_ERRORS)
 async def list_namespaces(request: web.Request) -> web.Response:
     await _admin(request)
     store = request.app[STORE]
@@ -323,9 +343,16 @@ async def list_namespaces(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "errors": []})
 
 
-@docs(tags=[TAG_ADMIN], summary="Create a namespace", parameters=_AUTH, responses=_ERRORS)
-@request_schema(s.NamespaceRequestSchema)
-@response_schema(s.NamespaceResponseSchema, 200)
+@_documented(
+    TAG_ADMIN,
+    "Create a namespace",
+    d.ok(200, s.NamespaceResponseSchema, "Created"),
+    400,
+    409,
+    413,
+    *AUTH_ERRORS,
+)
+@request_schema(s.NamespaceRequestSchema, required=True)
 async def create_namespace(request: web.Request) -> web.Response:
     name = request["data"]["metadata"]["name"]
     principal = await _admin(request)
@@ -336,9 +363,10 @@ async def create_namespace(request: web.Request) -> web.Response:
     return web.json_response(doc)
 
 
-@docs(tags=[TAG_ADMIN], summary="Get a namespace", parameters=_AUTH, responses=_ERRORS)
+@_documented(
+    TAG_ADMIN, "Get a namespace", d.ok(200, s.NamespaceResponseSchema), 400, 404, *AUTH_ERRORS
+)
 @match_info_schema(s.NamePathSchema)
-@response_schema(s.NamespaceResponseSchema, 200)
 async def get_namespace(request: web.Request) -> web.Response:
     name = request["match_info"]["name"]
     await _admin(request)
@@ -348,14 +376,15 @@ async def get_namespace(request: web.Request) -> web.Response:
     return web.json_response(_namespace_doc(name, record))
 
 
-@docs(
-    tags=[TAG_ADMIN],
-    summary="Delete a namespace, its applications (and their tokens) and role bindings",
-    parameters=_AUTH,
-    responses=_ERRORS,
+@_documented(
+    TAG_ADMIN,
+    "Delete a namespace, its applications (and their tokens) and role bindings",
+    d.ok(200, s.EmptySchema, "Deleted"),
+    400,
+    404,
+    *AUTH_ERRORS,
 )
 @match_info_schema(s.NamePathSchema)
-@response_schema(s.EmptySchema, 200)
 async def delete_namespace(request: web.Request) -> web.Response:
     name = request["match_info"]["name"]
     await _admin(request)
@@ -363,14 +392,15 @@ async def delete_namespace(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-@docs(
-    tags=[TAG_ADMIN],
-    summary="List the role bindings of a namespace",
-    parameters=_AUTH,
-    responses=_ERRORS,
+@_documented(
+    TAG_ADMIN,
+    "List the role bindings of a namespace",
+    d.ok(200, s.RoleBindingListSchema),
+    400,
+    404,
+    *AUTH_ERRORS,
 )
 @match_info_schema(s.NamePathSchema)
-@response_schema(s.RoleBindingListSchema, 200)
 async def list_role_bindings(request: web.Request) -> web.Response:
     name = request["match_info"]["name"]
     await _admin(request)
@@ -393,15 +423,17 @@ async def _user_id(request: web.Request, username: str) -> str:
     return uid
 
 
-@docs(
-    tags=[TAG_ADMIN],
-    summary="Give a user (by username) a role in a namespace",
-    parameters=_AUTH,
-    responses=_ERRORS,
+@_documented(
+    TAG_ADMIN,
+    "Give a user (by username) a role in a namespace",
+    d.ok(200, s.EmptySchema, "Granted"),
+    400,
+    404,
+    413,
+    *AUTH_ERRORS,
 )
 @match_info_schema(s.RoleBindingPathSchema)
-@request_schema(s.RoleBindingRequestSchema)
-@response_schema(s.EmptySchema, 200)
+@request_schema(s.RoleBindingRequestSchema, required=True)
 async def put_role_binding(request: web.Request) -> web.Response:
     name, username = request["match_info"]["name"], request["match_info"]["user"]
     await _admin(request)
@@ -410,14 +442,15 @@ async def put_role_binding(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-@docs(
-    tags=[TAG_ADMIN],
-    summary="Remove a user's role in a namespace",
-    parameters=_AUTH,
-    responses=_ERRORS,
+@_documented(
+    TAG_ADMIN,
+    "Remove a user's role in a namespace",
+    d.ok(200, s.EmptySchema, "Removed"),
+    400,
+    404,
+    *AUTH_ERRORS,
 )
 @match_info_schema(s.RoleBindingPathSchema)
-@response_schema(s.EmptySchema, 200)
 async def delete_role_binding(request: web.Request) -> web.Response:
     name, username = request["match_info"]["name"], request["match_info"]["user"]
     await _admin(request)

@@ -30,6 +30,12 @@ DNS_1035_MAX = 63
 NAME_RULE = "must be a DNS-1035 label: at most 63 characters of a-z, 0-9 and '-', starting with a letter and ending with a letter or digit"
 
 
+# The same rule for the API description, so that clients (and generated tests) see it.
+NAME_DOC = {"pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$", "maxLength": DNS_1035_MAX}
+EXAMPLE_NAMESPACE = "team-a"
+EXAMPLE_APP = "my-app"
+
+
 def is_dns_1035(name: str) -> bool:
     """Whether `name` is a DNS-1035 label of at most 63 characters."""
     return len(name) <= DNS_1035_MAX and DNS_1035.fullmatch(name) is not None
@@ -65,7 +71,9 @@ class ObjectMetaSchema(_Lenient):
     """ObjectCreateMetaType / ObjectReplaceMetaType."""
 
     name = fields.String(
-        required=True, validate=_dns_1035, metadata={"description": "DNS-1035 label"}
+        required=True,
+        validate=_dns_1035,
+        metadata={"description": "DNS-1035 label", "example": EXAMPLE_APP, **NAME_DOC},
     )
     namespace = fields.String(
         load_default="", metadata={"description": "the namespace of the path, or empty"}
@@ -158,25 +166,42 @@ class NamespaceRequestSchema(_Lenient):
 class RoleBindingRequestSchema(_Strict):
     """A user's role in a namespace."""
 
-    role = fields.String(required=True, validate=validate.OneOf(("editor", "viewer")))
+    role = fields.String(
+        required=True,
+        validate=validate.OneOf(("editor", "viewer")),
+        metadata={"example": "editor"},
+    )
+
+
+def _dns_name(description: str, example: str) -> fields.String:
+    # Swagger 2.0 parameters carry examples as x-example.
+    return fields.String(
+        required=True,
+        validate=_dns_1035,
+        metadata={"description": description, "x-example": example, **NAME_DOC},
+    )
 
 
 class NamespacePathSchema(_Strict):
-    namespace = fields.String(required=True, validate=_dns_1035)
+    namespace = _dns_name("The namespace", EXAMPLE_NAMESPACE)
 
 
 class AppPathSchema(_Strict):
-    namespace = fields.String(required=True, validate=_dns_1035)
-    name = fields.String(required=True, validate=_dns_1035)
+    namespace = _dns_name("The namespace", EXAMPLE_NAMESPACE)
+    name = _dns_name("The application", EXAMPLE_APP)
 
 
 class NamePathSchema(_Strict):
-    name = fields.String(required=True, validate=_dns_1035)
+    name = _dns_name("The namespace", EXAMPLE_NAMESPACE)
 
 
 class RoleBindingPathSchema(_Strict):
-    name = fields.String(required=True, validate=_dns_1035)
-    user = fields.String(required=True, validate=validate.Length(1, 256))
+    name = _dns_name("The namespace", EXAMPLE_NAMESPACE)
+    user = fields.String(
+        required=True,
+        validate=validate.Length(1, 256),
+        metadata={"description": "A username", "x-example": "admin"},
+    )
 
 
 RESPONSE_FORMATS = (
@@ -222,14 +247,29 @@ class SystemMetaSchema(Schema):
     creator_id = fields.String()
 
 
+class ReplaceFormSchema(Schema):
+    metadata = fields.Nested(ObjectGetMetaSchema)
+    spec = fields.Nested(AppSpecSchema)
+
+
 class AppGetResponseSchema(Schema):
     metadata = fields.Nested(ObjectGetMetaSchema)
     system_metadata = fields.Nested(SystemMetaSchema)
     spec = fields.Nested(AppSpecSchema)
+    replace_form = fields.Nested(
+        ReplaceFormSchema,
+        metadata={"description": "Only with response_format=GET_RSP_FORMAT_FOR_REPLACE"},
+    )
     status = fields.List(fields.Dict())
     referring_objects = fields.List(fields.Dict())
     deleted_referred_objects = fields.List(fields.Dict())
     disabled_referred_objects = fields.List(fields.Dict())
+
+
+class AppCreateResponseSchema(Schema):
+    metadata = fields.Nested(ObjectGetMetaSchema)
+    system_metadata = fields.Nested(SystemMetaSchema)
+    spec = fields.Nested(AppSpecSchema)
 
 
 class ListItemSchema(Schema):

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from aiohttp_apispec import docs, request_schema, response_schema
+from aiohttp_apispec import docs, request_schema
 
 from service.appkeys import AUTHORITY, SETTINGS
 from service.authority import Authority, Kind
@@ -26,7 +26,10 @@ from service.errors import (
     NameOccupied,
     NotFound,
     RateLimitResult,
+    StoreError,
+    TokenRejected,
 )
+from service.metrics import TOKENS_MINTED, VERIFICATIONS
 from service.tokens import caveats, encoding
 from service.tokens.caveats import AnyCaveat, AppCaveat, NamespaceCaveat, TimeCaveat
 from service.tokens.errors import CaveatUnknown, MalformedCaveat, TokenError
@@ -36,6 +39,7 @@ from service.web.auth import Principal, authenticate
 from service.web.dialects import onezone_error
 from service.web.ratelimit import set_rate_limit_headers
 
+from . import docs as d
 from . import onezone_schemas as s
 
 PREFIX = "/api/v3/onezone"
@@ -44,6 +48,48 @@ DEPRECATED = ["onezone (deprecated)"]
 CLIENT_TOKEN_NAME_ATTEMPTS = 3
 NAME_PUNCTUATION = frozenset("()[]{}_")
 NAME_INNER = frozenset(" .-")
+# Every authenticated route: bad credentials, login lockout, store down.
+AUTH_ERRORS = (401, 429, 503)
+
+
+def _documented(
+    summary: str,
+    responses: dict[str, dict[str, Any]],
+    *,
+    public: bool = False,
+    deprecated: bool = False,
+    parameters: list[dict[str, Any]] | None = None,
+    description: str | None = None,
+) -> Any:
+    """aiohttp-apispec's `docs` with this dialect's tags, security and error bodies."""
+    extra: dict[str, Any] = {}
+    responses = dict(sorted(responses.items()))
+    if deprecated:
+        responses = d.with_headers(responses, d.DEPRECATION_HEADERS)
+        extra["deprecated"] = True
+    if description:
+        extra["description"] = description
+    return docs(
+        tags=DEPRECATED if deprecated else TAGS,
+        summary=summary,
+        security=d.PUBLIC if public else d.ONEZONE_SECURITY,
+        parameters=parameters or [],
+        responses=responses,
+        **extra,
+    )
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "type": "string",
+        "description": description,
+    }
+
+
+TOKEN_ID = _path("id", "Token id: 32 lowercase hex characters")
 
 
 # ------------------------------------------------------------------ helpers
@@ -154,9 +200,10 @@ async def _named_tokens(authority: Authority, user_id: str) -> list[tuple[str, d
 
 
 def _minted(
-    body: Mapping[str, Any], status: int, rate: RateLimitResult, **headers: str
+    kind: str, body: Mapping[str, Any], status: int, rate: RateLimitResult, **headers: str
 ) -> web.Response:
-    """A minting route's response, with the RateLimit headers of the mint policy."""
+    """A minting route's response, with the RateLimit headers of the mint policy; counted."""
+    TOKENS_MINTED.labels(kind).inc()
     response = web.json_response(body, status=status, headers=headers or None)
     set_rate_limit_headers(response, rate)
     return response
@@ -165,12 +212,16 @@ def _minted(
 # --------------------------------------------------- deprecated client tokens
 
 
-@docs(
-    tags=DEPRECATED,
-    summary="Create a client token (deprecated: use POST /user/tokens/named)",
+@_documented(
+    "Create a client token (deprecated: use POST /user/tokens/named)",
+    {
+        **d.ok(200, s.OnezoneTokenSchema, "A new named access token", d.RATE_LIMIT_HEADERS),
+        **d.onezone_errors(400, *AUTH_ERRORS),
+    },
     deprecated=True,
+    description="A named access token with a generated name and a `time <` caveat of "
+    "onezone.client_token_ttl; counts against the `mint` rate limit.",
 )
-@response_schema(s.OnezoneTokenSchema, 200)
 async def create_client_token(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="user.{user}.client_tokens")
     authority = _authority(request)
@@ -188,15 +239,17 @@ async def create_client_token(request: web.Request) -> web.Response:
         except NameOccupied:
             if attempt == CLIENT_TOKEN_NAME_ATTEMPTS - 1:
                 raise
-    return _minted({"token": minted.token}, 200, minted.rate)
+    return _minted("named", {"token": minted.token}, 200, minted.rate)
 
 
-@docs(
-    tags=DEPRECATED,
-    summary="List client tokens (deprecated: use GET /user/tokens/named)",
+@_documented(
+    "List client tokens (deprecated: use GET /user/tokens/named)",
+    {
+        **d.ok(200, s.OnezoneTokensSchema, "The serialized named tokens"),
+        **d.onezone_errors(*AUTH_ERRORS),
+    },
     deprecated=True,
 )
-@response_schema(s.OnezoneTokensSchema, 200)
 async def list_client_tokens(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="user.{user}.client_tokens")
     authority = _authority(request)
@@ -207,11 +260,12 @@ async def list_client_tokens(request: web.Request) -> web.Response:
     return web.json_response({"tokens": [t for t in tokens if t is not None]})
 
 
-@docs(
-    tags=DEPRECATED,
-    summary="Delete a client token, given as the serialized token "
+@_documented(
+    "Delete a client token, given as the serialized token "
     "(deprecated: use DELETE /tokens/named/{id})",
+    {**d.ok(204, description="Deleted"), **d.onezone_errors(400, 401, 404, 429, 503)},
     deprecated=True,
+    parameters=[_path("token", "The serialized token")],
 )
 async def delete_client_token(request: web.Request) -> web.Response:
     authority = _authority(request)
@@ -231,9 +285,20 @@ async def delete_client_token(request: web.Request) -> web.Response:
 # ------------------------------------------------------------- named tokens
 
 
-@docs(tags=TAGS, summary="Create a named token for the current user")
-@request_schema(s.OnezoneNamedTokenCreateRequestSchema)
-@response_schema(s.OnezoneNamedTokenCreateResponseSchema, 201)
+@_documented(
+    "Create a named token for the current user",
+    {
+        **d.ok(
+            201,
+            s.OnezoneNamedTokenCreateResponseSchema,
+            "Created",
+            {**d.LOCATION_HEADER, **d.RATE_LIMIT_HEADERS},
+        ),
+        **d.onezone_errors(400, 413, *AUTH_ERRORS),
+    },
+    description="Counts against the `mint` rate limit; the name is unique per user.",
+)
+@request_schema(s.OnezoneNamedTokenCreateRequestSchema, required=True)
 async def create_named_token(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_named_token,{user}")
     body = _body(request)
@@ -250,6 +315,7 @@ async def create_named_token(request: web.Request) -> web.Response:
         revoked=body.get("revoked", False),
     )
     return _minted(
+        "named",
         {"tokenId": minted.token_id, "token": minted.token},
         201,
         minted.rate,
@@ -257,23 +323,31 @@ async def create_named_token(request: web.Request) -> web.Response:
     )
 
 
-@docs(tags=TAGS, summary="List the ids of the current user's named tokens")
-@response_schema(s.OnezoneTokensSchema, 200)
+@_documented(
+    "List the ids of the current user's named tokens",
+    {**d.ok(200, s.OnezoneTokensSchema, "Token ids"), **d.onezone_errors(*AUTH_ERRORS)},
+)
 async def list_named_tokens(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_named_tokens,{user}")
     names = await _authority(request).store.list_named(principal.user_id)
     return web.json_response({"tokens": [names[n] for n in sorted(names)]})
 
 
-@docs(tags=TAGS, summary="Delete all named tokens of the current user")
+@_documented(
+    "Delete all named tokens of the current user",
+    {**d.ok(204, description="Deleted"), **d.onezone_errors(*AUTH_ERRORS)},
+)
 async def delete_named_tokens(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_named_tokens,{user}")
     await _authority(request).store.delete_all_named(principal.user_id)
     return web.Response(status=204)
 
 
-@docs(tags=TAGS, summary="Get a named token of the current user by its name")
-@response_schema(s.OnezoneNamedTokenSchema, 200)
+@_documented(
+    "Get a named token of the current user by its name",
+    {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(404, *AUTH_ERRORS)},
+    parameters=[_path("name", "The token's name")],
+)
 async def get_named_token_by_name(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     principal = await authenticate(request, api_gri=f"token.{name}.user_named_token,{{user}}")
@@ -290,8 +364,11 @@ async def _owner(request: web.Request) -> tuple[Principal, str]:
     return await authenticate(request, api_gri=f"token.{tid}.instance"), tid
 
 
-@docs(tags=TAGS, summary="Get a named token")
-@response_schema(s.OnezoneNamedTokenSchema, 200)
+@_documented(
+    "Get a named token",
+    {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(404, *AUTH_ERRORS)},
+    parameters=[TOKEN_ID],
+)
 async def get_named_token(request: web.Request) -> web.Response:
     principal, tid = await _owner(request)
     authority = _authority(request)
@@ -299,8 +376,12 @@ async def get_named_token(request: web.Request) -> web.Response:
     return web.json_response(named_token_json(authority, principal.user_id, tid, record))
 
 
-@docs(tags=TAGS, summary="Modify a named token: its custom metadata or revoked flag")
-@request_schema(s.OnezoneNamedTokenUpdateRequestSchema)
+@_documented(
+    "Modify a named token: its custom metadata or revoked flag",
+    {**d.ok(204, description="Modified"), **d.onezone_errors(400, 404, 413, *AUTH_ERRORS)},
+    parameters=[TOKEN_ID],
+)
+@request_schema(s.OnezoneNamedTokenUpdateRequestSchema, required=True)
 async def update_named_token(request: web.Request) -> web.Response:
     principal, tid = await _owner(request)
     body = _body(request)
@@ -318,7 +399,11 @@ async def update_named_token(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@docs(tags=TAGS, summary="Delete a named token")
+@_documented(
+    "Delete a named token",
+    {**d.ok(204, description="Deleted"), **d.onezone_errors(404, *AUTH_ERRORS)},
+    parameters=[TOKEN_ID],
+)
 async def delete_named_token(request: web.Request) -> web.Response:
     principal, tid = await _owner(request)
     if not _is_token_id(tid):
@@ -330,27 +415,42 @@ async def delete_named_token(request: web.Request) -> web.Response:
 # --------------------------------------------------------- temporary tokens
 
 
-@docs(tags=TAGS, summary="Create a temporary token (a time caveat is required)")
-@request_schema(s.OnezoneTemporaryTokenCreateRequestSchema)
-@response_schema(s.OnezoneTokenSchema, 201)
+@_documented(
+    "Create a temporary token (a time caveat is required)",
+    {
+        **d.ok(201, s.OnezoneTokenSchema, "Created", d.RATE_LIMIT_HEADERS),
+        **d.onezone_errors(400, 413, *AUTH_ERRORS),
+    },
+    description="The `time` caveat may not exceed onezone.max_temporary_token_ttl "
+    "(tokenTimeCaveatRequired with details.maxTtl); counts against the `mint` rate limit.",
+)
+@request_schema(s.OnezoneTemporaryTokenCreateRequestSchema, required=True)
 async def create_temporary_token(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_temporary_token,{user}")
     body = _body(request)
     kind: Kind = body.get("type", "access")
     cavs = parse_caveats(body.get("caveats"))
     minted = await _authority(request).mint_temporary(principal.user_id, kind, cavs)
-    return _minted({"token": minted.token}, 201, minted.rate)
+    return _minted("temporary", {"token": minted.token}, 201, minted.rate)
 
 
-@docs(tags=TAGS, summary="Get the generation of the current user's temporary tokens")
-@response_schema(s.OnezoneTemporaryTokenGenerationSchema, 200)
+@_documented(
+    "Get the generation of the current user's temporary tokens",
+    {
+        **d.ok(200, s.OnezoneTemporaryTokenGenerationSchema),
+        **d.onezone_errors(*AUTH_ERRORS),
+    },
+)
 async def get_temporary_generation(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="temporary_token_secret.{user}.user:shared")
     generation = await _authority(request).store.temporary_generation(principal.user_id)
     return web.json_response({"generation": generation})
 
 
-@docs(tags=TAGS, summary="Revoke all temporary tokens of the current user")
+@_documented(
+    "Revoke all temporary tokens of the current user",
+    {**d.ok(204, description="Revoked"), **d.onezone_errors(*AUTH_ERRORS)},
+)
 async def revoke_temporary_tokens(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_temporary_tokens,{user}")
     await _authority(request).store.revoke_temporary(
@@ -369,9 +469,12 @@ def _deserialize(request: web.Request, token: str) -> Macaroon:
         raise _bad_token_value("token", err) from err
 
 
-@docs(tags=TAGS, summary="Examine a token without verifying it")
-@request_schema(s.OnezoneTokenRequestSchema)
-@response_schema(s.OnezoneExaminedTokenSchema, 200)
+@_documented(
+    "Examine a token without verifying it",
+    {**d.ok(200, s.OnezoneExaminedTokenSchema), **d.onezone_errors(400, 413)},
+    public=True,
+)
+@request_schema(s.OnezoneTokenRequestSchema, required=True)
 async def examine_token(request: web.Request) -> web.Response:
     result = examine(_deserialize(request, _body(request)["token"]))
     # Legacy tokens carry no subject; Onezone's word for none is "nobody".
@@ -379,9 +482,12 @@ async def examine_token(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
-@docs(tags=TAGS, summary="Confine a token with more caveats (no key needed)")
-@request_schema(s.OnezoneConfineRequestSchema)
-@response_schema(s.OnezoneTokenSchema, 200)
+@_documented(
+    "Confine a token with more caveats (no key needed)",
+    {**d.ok(200, s.OnezoneTokenSchema, "The confined token"), **d.onezone_errors(400, 413)},
+    public=True,
+)
+@request_schema(s.OnezoneConfineRequestSchema, required=True)
 async def confine_token(request: web.Request) -> web.Response:
     body = _body(request)
     m = _deserialize(request, body["token"])
@@ -404,22 +510,42 @@ async def _verify(request: web.Request, kind: Kind) -> web.Response:
         defer_data_caveats=body.get("allowDataAccessCaveats", False),
         defer_api_caveats=True,
     )
-    result = await authority.verify_onezone(body["token"], ctx, kind=kind)
+    try:
+        result = await authority.verify_onezone(body["token"], ctx, kind=kind)
+    except (TokenError, TokenRejected):
+        VERIFICATIONS.labels("invalid").inc()
+        raise
+    except StoreError:
+        VERIFICATIONS.labels("unavailable").inc()
+        raise
+    VERIFICATIONS.labels("valid").inc()
     return web.json_response(
         {"subject": _subject(result.identifier.user_id), "ttl": result.verified.ttl(ctx.now)}
     )
 
 
-@docs(tags=TAGS, summary="Verify an access token")
-@request_schema(s.OnezoneVerifyRequestSchema)
-@response_schema(s.OnezoneVerifyTokenResponseSchema, 200)
+@_documented(
+    "Verify an access token",
+    {
+        **d.ok(200, s.OnezoneVerifyTokenResponseSchema, "Valid: its subject and remaining ttl"),
+        **d.onezone_errors(400, 413, 503),
+    },
+    public=True,
+)
+@request_schema(s.OnezoneVerifyRequestSchema, required=True)
 async def verify_access_token(request: web.Request) -> web.Response:
     return await _verify(request, "access")
 
 
-@docs(tags=TAGS, summary="Verify an identity token")
-@request_schema(s.OnezoneVerifyRequestSchema)
-@response_schema(s.OnezoneVerifyTokenResponseSchema, 200)
+@_documented(
+    "Verify an identity token",
+    {
+        **d.ok(200, s.OnezoneVerifyTokenResponseSchema, "Valid: its subject and remaining ttl"),
+        **d.onezone_errors(400, 413, 503),
+    },
+    public=True,
+)
+@request_schema(s.OnezoneVerifyRequestSchema, required=True)
 async def verify_identity_token(request: web.Request) -> web.Response:
     return await _verify(request, "identity")
 
@@ -427,8 +553,10 @@ async def verify_identity_token(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------- user
 
 
-@docs(tags=TAGS, summary="Get the authenticated user")
-@response_schema(s.OnezoneUserSchema, 200)
+@_documented(
+    "Get the authenticated user",
+    {**d.ok(200, s.OnezoneUserSchema), **d.onezone_errors(404, *AUTH_ERRORS)},
+)
 async def get_user(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="user.{user}.instance:protected")
     user = await _authority(request).store.get_user(principal.user_id)

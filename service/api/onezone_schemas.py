@@ -15,6 +15,12 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from service.tokens.caveats import INTERFACES
 
 TOKEN_TYPES = {"accessToken": "access", "identityToken": "identity"}
+# Onezone's own example token (its Swagger spec, POST /user/client_tokens).
+EXAMPLE_TOKEN = (
+    "MDAxNWxvY2F00aW9uIG9uZXpvbmUKMDAzYmlkZW500aWZpZXIgSlVxNGFLVkJSTXVFN3FLbHNQVHlNX00lLeHpYZXNW"
+    "dVFSMGNfMldpOXFZNAowMDFhY2lkIHRpbWUgPCAxNTIyMzU4MzMzCjAwMmZzaWduYXR1cmUgv02ByyOA9802H02rPMB7"
+    "Y9mIhDVAjYDmjAUjtrMs13znukK"
+)
 
 
 class StrictBoolean(fields.Boolean):
@@ -36,6 +42,7 @@ class TokenType(fields.Field[str]):
             "error_kind": "tokenType",
             "type": "object",
             "description": '{"accessToken": {}} or {"identityToken": {}}',
+            "example": {"accessToken": {}},
         }
         super().__init__(metadata=metadata, **kwargs)
 
@@ -58,47 +65,64 @@ class _Body(Schema):
 
 # Caveats are taken raw and parsed by the handler, so that a bad one is
 # reported as Onezone's badValueCaveat carrying the caveat as submitted.
-def _caveats(required: bool = False) -> fields.Raw:
+def _caveats(example: list[dict[str, Any]], required: bool = False) -> fields.Raw:
     return fields.Raw(
         required=required,
         metadata={
             "description": "Caveats in Onezone's JSON forms",
             "type": "array",
             "items": {"type": "object"},
+            "example": example,
         },
     )
 
 
+IP_CAVEAT = {"type": "ip", "whitelist": ["10.0.0.0/8"]}
+# A fixed example date: the service refuses one further away than max_temporary_token_ttl.
+TIME_CAVEAT = {"type": "time", "validUntil": 1893456000}
+INTERFACE_CAVEAT = {"type": "interface", "interface": "rest"}
+CUSTOM_METADATA = {"purpose": "ci"}
+
+
 class OnezoneNamedTokenCreateRequestSchema(_Body):
-    name = fields.String(required=True, metadata={"description": "Unique among the user's tokens"})
+    name = fields.String(
+        required=True,
+        metadata={"description": "Unique among the user's tokens", "example": "my-token"},
+    )
     type = TokenType()
-    caveats = _caveats()
-    customMetadata = fields.Dict()
-    revoked = StrictBoolean()
+    caveats = _caveats([IP_CAVEAT])
+    customMetadata = fields.Dict(metadata={"example": CUSTOM_METADATA})
+    revoked = StrictBoolean(metadata={"example": False})
 
 
 class OnezoneNamedTokenUpdateRequestSchema(_Body):
-    customMetadata = fields.Dict()
-    revoked = StrictBoolean()
+    customMetadata = fields.Dict(metadata={"example": CUSTOM_METADATA})
+    revoked = StrictBoolean(metadata={"example": True})
 
 
 class OnezoneTemporaryTokenCreateRequestSchema(_Body):
     type = TokenType()
-    caveats = _caveats()
+    caveats = _caveats([TIME_CAVEAT])
+
+
+def _token() -> fields.String:
+    return fields.String(
+        required=True, metadata={"description": "A serialized token", "example": EXAMPLE_TOKEN}
+    )
 
 
 class OnezoneTokenRequestSchema(_Body):
-    token = fields.String(required=True)
+    token = _token()
 
 
 class OnezoneConfineRequestSchema(_Body):
-    token = fields.String(required=True)
-    caveats = _caveats(required=True)
+    token = _token()
+    caveats = _caveats([INTERFACE_CAVEAT], required=True)
 
 
 class OnezoneVerifyRequestSchema(_Body):
-    token = fields.String(required=True)
-    peerIp = fields.IP(metadata={"error_kind": "iPv4Address"})
+    token = _token()
+    peerIp = fields.IP(metadata={"error_kind": "iPv4Address", "example": "10.0.0.1"})
     service = fields.String(metadata={"description": "e.g. opw-<id>"})
     consumer = fields.String(metadata={"description": "e.g. usr-<id>"})
     interface = fields.String(
@@ -108,6 +132,20 @@ class OnezoneVerifyRequestSchema(_Body):
 
 
 # Response bodies: documentation only.
+
+
+class OnezoneErrorObjectSchema(Schema):
+    id = fields.String(
+        required=True, metadata={"description": "Onedata's error id, e.g. badValueString"}
+    )
+    details = fields.Dict(metadata={"description": 'Context, e.g. {"key": "name"}'})
+    description = fields.String(required=True)
+
+
+class OnezoneErrorSchema(Schema):
+    """Every error of the dialect: `{"error": {"id", "details"?, "description"}}`."""
+
+    error = fields.Nested(OnezoneErrorObjectSchema, required=True)
 
 
 class OnezoneTokenSchema(Schema):
@@ -151,7 +189,8 @@ class OnezoneTemporaryTokenGenerationSchema(Schema):
 class OnezoneExaminedTokenSchema(Schema):
     onezoneDomain = fields.String(required=True)
     id = fields.String(required=True)
-    persistence = fields.String(required=True)
+    persistence = fields.String(required=True, metadata={"enum": ["named", "temporary"]})
+    generation = fields.Integer(metadata={"description": "Temporary tokens: their generation"})
     subject = fields.Nested(OnezoneSubjectSchema, required=True)
     type = fields.Dict(required=True)
     caveats = fields.List(fields.Dict(), required=True)

@@ -4,18 +4,43 @@ from __future__ import annotations
 
 from aiohttp import web
 from aiohttp_apispec import docs
+from marshmallow import Schema, fields
 
 from service.appkeys import SHUTTING_DOWN, STORE
 from service.errors import StoreError
 from service.metrics import CACHE_SIZE, render
 
+from . import docs as d
+from .docs import PUBLIC
 
-@docs(tags=["operations"], summary="Liveness: the process answers")
+
+class StatusSchema(Schema):
+    status = fields.String(
+        required=True, metadata={"enum": ["ok", "ready", "not ready", "shutting down"]}
+    )
+    reason = fields.String(metadata={"description": "Why the store is not ready"})
+
+
+@docs(
+    tags=["operations"],
+    summary="Liveness: the process answers",
+    security=PUBLIC,
+    responses=d.ok(200, StatusSchema, "Alive"),
+)
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-@docs(tags=["operations"], summary="Readiness: Redis reachable and scripts loaded")
+@docs(
+    tags=["operations"],
+    summary="Readiness: Redis reachable and scripts loaded",
+    description="503 when the store does not answer, and from the moment shutdown begins.",
+    security=PUBLIC,
+    responses={
+        **d.ok(200, StatusSchema, "Ready"),
+        **d.ok(503, StatusSchema, "Not ready, or shutting down"),
+    },
+)
 async def readyz(request: web.Request) -> web.Response:
     if request.app[SHUTTING_DOWN][0]:
         return web.json_response({"status": "shutting down"}, status=503)
@@ -23,10 +48,20 @@ async def readyz(request: web.Request) -> web.Response:
         await request.app[STORE].ping()
     except StoreError as err:
         return web.json_response({"status": "not ready", "reason": err.reason}, status=503)
+    # Shutdown may have begun while the store answered; a 200 now would be stale.
+    if request.app[SHUTTING_DOWN][0]:
+        return web.json_response({"status": "shutting down"}, status=503)
     return web.json_response({"status": "ready"})
 
 
-@docs(tags=["operations"], summary="Prometheus metrics")
+@docs(
+    tags=["operations"],
+    summary="Prometheus metrics",
+    description="Prometheus text format; with several workers, the sum over all of them.",
+    produces=["text/plain"],
+    security=PUBLIC,
+    responses=d.ok(200, d.PLAIN_TEXT, "Prometheus text exposition format 0.0.4"),
+)
 async def metrics(request: web.Request) -> web.Response:
     CACHE_SIZE.set(len(request.app[STORE].cache))
     body, content_type = render()
