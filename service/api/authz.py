@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp_apispec import docs
 
-from service.appkeys import AUTHORITY, SETTINGS, SUBJECT, TRUSTED_PROXY
+from service.appkeys import AUTHORITY, FORWARDING_INVALID, SETTINGS, SUBJECT, TRUSTED_PROXY
 from service.authority import F5Verification
 from service.errors import StoreTimeout, StoreUnavailable, TokenRejected, TokenRevoked
 from service.metrics import VERIFICATIONS
@@ -33,7 +33,6 @@ from service.web.auth import token_from_headers
 from service.web.forwarded import forwarded_header
 
 from . import docs as docs_mod
-from .onezone_schemas import OnezoneErrorSchema
 
 PATH = "/auth/check"
 # Bound once: this is the hot path of a sidecar.
@@ -154,14 +153,11 @@ def _documented(check: Handler, path_parameters: list[dict[str, Any]]) -> Handle
         parameters=[*_PARAMETERS, *path_parameters],
         responses={
             **docs_mod.ok(200, None, "Allowed (no body)", _ALLOWED_HEADERS),
-            # Raised by the trusted-proxy middleware, before this handler, in its JSON form.
-            **docs_mod.ok(
-                400,
-                OnezoneErrorSchema,
-                "A trusted proxy sent a malformed X-Forwarded-For (badMessage)",
-            ),
             **_plain(401, "No token, or an invalid, expired or revoked one", _CHALLENGE_HEADER),
-            **_plain(403, "A caveat refuses this request"),
+            **_plain(
+                403,
+                "A caveat refuses this request, or a trusted proxy sent malformed forwarding headers",
+            ),
             **_plain(503, "Token store unavailable"),
             **_plain(504, "Token store did not answer in time"),
         },
@@ -176,6 +172,9 @@ def setup_routes(app: web.Application) -> None:
     extra_header = app[SETTINGS].f5.token_header or None
 
     async def check(request: web.Request) -> web.Response:
+        if request.get(FORWARDING_INVALID):
+            _FORBIDDEN.inc()
+            return _deny(403, "malformed forwarding headers from the proxy")
         token = token_from_headers(request, extra_header)
         if token is None:
             return _deny(401, "no token", _CHALLENGE)

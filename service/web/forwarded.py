@@ -13,10 +13,13 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_remotes import XForwardedFiltered
+from aiohttp_remotes.exceptions import RemoteError
 
-from service.appkeys import TRUSTED_PROXY
+from service.appkeys import FORWARDING_INVALID, TRUSTED_PROXY
+from service.errors import MalformedRequest
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+AUTH_CHECK_PREFIX = "/auth/check"
 
 
 class TrustedProxies:
@@ -55,6 +58,17 @@ class TrustedProxies:
         ) -> web.StreamResponse:
             if filtered is None or not self.trusts(request.remote):
                 return await handler(request)
+            try:
+                filtered.get_forwarded_for(request.headers)
+                filtered.get_forwarded_proto(request.headers)
+                filtered.get_forwarded_host(request.headers)
+            except (RemoteError, web.HTTPBadRequest):
+                if request.path.startswith(AUTH_CHECK_PREFIX):
+                    # A proxy's auth subrequest must get an answer it understands
+                    # (401/403), never a 400; the check refuses it itself.
+                    request[FORWARDING_INVALID] = True
+                    return await handler(request)
+                raise MalformedRequest("malformed forwarding headers") from None
             request[TRUSTED_PROXY] = True
             return await filtered.middleware(request, handler)
 

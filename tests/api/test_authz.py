@@ -314,3 +314,13 @@ async def test_request_described_to_the_verifier(
     (ctx,) = seen
     assert (ctx.method, ctx.path, ctx.peer_ip) == expected
     assert ctx.interface == "rest"
+
+
+async def test_malformed_forwarding_headers_are_denied_not_400(client: Client, alice: str) -> None:
+    resp = await client.get(CHECK, headers={**bearer(alice), "X-Forwarded-For": "not an address"})
+    assert resp.status == 403
+    assert "forwarding" in await resp.text()
+    # Elsewhere, the same header is a malformed request in the route's dialect.
+    resp = await client.get("/api/v3/onezone/user", headers={"X-Forwarded-For": "not an address"})
+    assert resp.status == 400
+    assert (await resp.json())["error"]["id"] == "badMessage"
