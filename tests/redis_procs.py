@@ -1,8 +1,10 @@
 """Real redis-server processes for tests: a single server, and a Redis Cluster.
 
 Each server runs on a free loopback port in its own temporary directory, keeps
-nothing on disk, and can be stopped, killed, paused and restarted on the same
-port to test failures.
+nothing on disk unless asked to (`persistent=True`: an append-only file synced
+on every write, so a killed server comes back with every acknowledged write),
+and can be stopped, killed, paused and restarted on the same port to test
+failures.
 """
 
 from __future__ import annotations
@@ -58,15 +60,25 @@ def free_port(*, with_bus: bool = False) -> int:
 class RedisProcess:
     """One redis-server on 127.0.0.1:<port>."""
 
-    def __init__(self, port: int | None = None, *, cluster: bool = False) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        cluster: bool = False,
+        persistent: bool = False,
+        password: str | None = None,
+    ) -> None:
         self.port = port or free_port(with_bus=cluster)
         self.cluster = cluster
+        self.persistent = persistent
+        self.password = password
         self.dir = tempfile.mkdtemp(prefix="redis-test-")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         assert REDIS_SERVER
@@ -75,10 +87,16 @@ class RedisProcess:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
             "--dir", self.dir,
             "--protected-mode", "no",
         ]  # fmt: skip
+        if self.persistent:
+            # "always": the reply to a write leaves only after it is on disk.
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
         if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -86,8 +104,9 @@ class RedisProcess:
 
     def cli(self, *args: str, timeout: float = 10.0) -> str:
         assert REDIS_CLI
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
         out = subprocess.run(
-            [REDIS_CLI, "-p", str(self.port), *args],
+            [REDIS_CLI, "-p", str(self.port), *auth, *args],
             capture_output=True,
             timeout=timeout,
             check=False,
@@ -101,6 +120,10 @@ class RedisProcess:
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", self.port), 0.2) as s,
             ):
+                if self.password:
+                    s.sendall(f"AUTH {self.password}\r\n".encode())
+                    if not s.recv(16).startswith(b"+OK"):
+                        raise RuntimeError(f"redis-server on {self.port} refused the password")
                 s.sendall(b"PING\r\n")
                 if s.recv(16).startswith(b"+PONG"):
                     return
