@@ -444,7 +444,7 @@ def _validate(s: Settings) -> None:
             raise SettingsError(f"auth_check.trusted_proxies: not a network: {net!r}") from e
     check(s.cache.size >= 0, "cache.size", "must not be negative")
     check(s.cache.max_staleness > 0, "cache.max_staleness", "must be positive")
-    for name in ("mint", "generate_token", "generate_token_app", "failed_login"):
+    for name in ("mint", "generate_token", "generate_token_app", "failed_login", "failed_login_ip"):
         check(name in s.rate_limits, f"rate_limits.{name}", "missing policy")
 
 

@@ -60,13 +60,24 @@ def _split_auth(netloc: str) -> tuple[str | None, str | None, str]:
     return (unquote(user) or None), (unquote(password) or None), hosts
 
 
+def _retry(settings: RedisSettings) -> Retry:
+    # Only a failed connection is retried: after a timeout the command may
+    # already have run (a mint, a rate-limit hit), and running it twice would
+    # record or charge something that nobody was told about.
+    return Retry(
+        ExponentialBackoff(cap=0.2, base=0.01),
+        settings.retry_attempts,
+        supported_errors=(rex.ConnectionError,),
+    )
+
+
 def open_client(settings: RedisSettings) -> tuple[Client, bool]:
     """A client for `settings.url` and whether it is the embedded in-memory store."""
     url = settings.url
     common: dict[str, Any] = {
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.connect_timeout,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.01), settings.retry_attempts),
+        "retry": _retry(settings),
         "retry_on_error": [rex.ConnectionError],
         "health_check_interval": 0,
     }
@@ -121,7 +132,7 @@ def open_client(settings: RedisSettings) -> tuple[Client, bool]:
             max_connections=settings.pool_size,
             socket_timeout=settings.socket_timeout,
             socket_connect_timeout=settings.connect_timeout,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), settings.retry_attempts),
+            retry=_retry(settings),
         )
         return cluster, False
     raise SettingsError(f"redis.url: unsupported scheme {scheme!r}")

@@ -43,6 +43,9 @@ class Keys:
     def login_rate(self, username: str, ip: str) -> str:
         return f"{self.prefix}:{{l:{username}}}:rl:failed_login:{ip}"
 
+    def ip_login_rate(self, ip: str) -> str:
+        return f"{self.prefix}:{{i:{ip}}}:rl:failed_login_ip"
+
     # namespaces and role bindings (no TTL)
     def namespaces(self) -> str:
         return f"{self.prefix}:namespaces"

@@ -271,25 +271,53 @@ class Store:
 
     # failed logins -------------------------------------------------------
 
-    @translate_errors
-    async def login_allowed(self, name: str, ip: str, policy: RateLimitPolicy) -> RateLimitResult:
-        """Peek at the failed-login counter of (name, ip) without consuming it."""
-        reply = await self._script(
-            "ratelimit",
-            keys=[self.keys.login_rate(name, ip)],
-            args=[self._now_ms(), _interval_ms(policy), policy.limit, "peek"],
-        )
-        return _rate_result(policy, reply)
+    async def _login_counters(
+        self,
+        name: str,
+        ip: str,
+        policy: RateLimitPolicy,
+        ip_policy: RateLimitPolicy | None,
+        mode: str,
+    ) -> RateLimitResult:
+        now = self._now_ms()
+        calls = [
+            self._script(
+                "ratelimit",
+                keys=[self.keys.login_rate(name, ip)],
+                args=[now, _interval_ms(policy), policy.limit, mode],
+            )
+        ]
+        if ip_policy is not None:
+            calls.append(
+                self._script(
+                    "ratelimit",
+                    keys=[self.keys.ip_login_rate(ip)],
+                    args=[now, _interval_ms(ip_policy), ip_policy.limit, mode],
+                )
+            )
+        replies = await asyncio.gather(*calls)
+        results = [_rate_result(policy, replies[0])]
+        if ip_policy is not None:
+            results.append(_rate_result(ip_policy, replies[1]))
+        # The tighter of the two speaks for both.
+        refused = [r for r in results if not r.allowed]
+        if refused:
+            return max(refused, key=lambda r: r.retry_after)
+        return min(results, key=lambda r: r.remaining)
 
     @translate_errors
-    async def login_failed(self, name: str, ip: str, policy: RateLimitPolicy) -> RateLimitResult:
-        """Count a failed login of (name, ip)."""
-        reply = await self._script(
-            "ratelimit",
-            keys=[self.keys.login_rate(name, ip)],
-            args=[self._now_ms(), _interval_ms(policy), policy.limit, "hit"],
-        )
-        return _rate_result(policy, reply)
+    async def login_allowed(
+        self, name: str, ip: str, policy: RateLimitPolicy, ip_policy: RateLimitPolicy | None = None
+    ) -> RateLimitResult:
+        """Peek at the failed-login counters of (name, ip) and of ip, without consuming them."""
+        return await self._login_counters(name, ip, policy, ip_policy, "peek")
+
+    @translate_errors
+    async def login_failed(
+        self, name: str, ip: str, policy: RateLimitPolicy, ip_policy: RateLimitPolicy | None = None
+    ) -> RateLimitResult:
+        """Count a failed login of (name, ip) and of ip."""
+        return await self._login_counters(name, ip, policy, ip_policy, "hit")
 
     # named tokens --------------------------------------------------------
 

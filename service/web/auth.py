@@ -104,11 +104,12 @@ async def authenticate_basic(request: web.Request, name: str, password: str) -> 
     """Check a user's password, with lockout after repeated failures from one ip."""
     authority = request.app[AUTHORITY]
     store = authority.store
-    policy = request.app[SETTINGS].rate_limits["failed_login"]
+    limits = request.app[SETTINGS].rate_limits
+    policy, ip_policy = limits["failed_login"], limits["failed_login_ip"]
     ip = request.remote or "unknown"
     # The lockout gate and the user are asked for together: one round trip.
     gate, user = await asyncio.gather(
-        store.login_allowed(name, ip, policy), store.get_user_by_name(name)
+        store.login_allowed(name, ip, policy, ip_policy), store.get_user_by_name(name)
     )
     if not gate.allowed:
         raise RateLimited(gate, "too many failed logins")
@@ -120,7 +121,7 @@ async def authenticate_basic(request: web.Request, name: str, password: str) -> 
         return Principal(user.id, user.name, user.admin, "basic")
     if user is None:
         await store.authenticate(name, password)  # same cost as a real check
-    await store.login_failed(name, ip, policy)
+    await store.login_failed(name, ip, policy, ip_policy)
     raise BadCredentials("invalid username or password")
 
 

@@ -125,6 +125,27 @@ async def test_lockout_after_repeated_bad_passwords(
     await expect(await client.get(f"{API}/user", headers=good), 200)
 
 
+async def test_password_spraying_is_locked_out_per_address(
+    make_client: ClientFactory, clock: FakeClock
+) -> None:
+    client = await make_client(
+        settings=make_settings(rate_limits={"failed_login": (3, 300), "failed_login_ip": (5, 300)})
+    )
+    _, good = await new_user(client)
+    # One guess at each of many users from one address: the address runs out.
+    for i in range(5):
+        await expect_error(
+            await client.get(f"{API}/user", headers=basic(f"user{i}", "guess")),
+            401,
+            "badBasicCredentials",
+        )
+    resp = await client.get(f"{API}/user", headers=good)
+    await expect_error(resp, 429, "tooManyRequests")
+    assert resp.headers["RateLimit-Policy"] == '"failed_login_ip";q=5;w=300'
+    clock.advance(300)
+    await expect(await client.get(f"{API}/user", headers=good), 200)
+
+
 async def test_mint_rate_limit(make_client: ClientFactory, clock: FakeClock) -> None:
     client = await make_client(settings=make_settings(rate_limits={"mint": (2, 60)}))
     _, auth = await new_user(client)

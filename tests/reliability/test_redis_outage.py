@@ -35,7 +35,7 @@ from reliability_support import (
     verify_all,
 )
 
-from service.errors import NameOccupied, StoreError
+from service.errors import StoreError
 from service.settings import RateLimitPolicy, RedisSettings
 from service.store import Store
 
@@ -167,17 +167,6 @@ async def test_redis_outage_under_load(fault: str, aof_redis: RedisProcess, tmp_
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.xfail(
-    strict=True,
-    raises=NameOccupied,
-    reason=(
-        "service/store/connection.py retries a command after a socket timeout "
-        "(redis-py's Retry includes TimeoutError): the timed-out mint script has "
-        "already run on Redis, so the retry finds the name taken and the client "
-        "gets 400 badValueIdentifierOccupied for a token that is recorded but "
-        "was never handed out"
-    ),
-)
 async def test_a_timed_out_mint_is_not_run_twice(private_redis: RedisProcess) -> None:
     settings = RedisSettings(
         url=private_redis.url, socket_timeout=1.0, connect_timeout=1.0, retry_attempts=1
