@@ -242,11 +242,16 @@ async def test_gcra_refill_retry_after_and_reset(store: Store, clock: FakeClock)
     assert (await store.login_allowed("x", "other-ip", policy)).remaining == 3
 
 
-async def test_revocation_feed_invalidates_other_instance(backend_url: str) -> None:
-    if backend_url.startswith("memory"):
-        pytest.skip("the embedded store is private to one process")
-    if backend_url.startswith("redis+cluster"):
-        pytest.skip("covered by the single-Redis case; cluster pub/sub is broadcast")
+@pytest.mark.parametrize("kind", ["redis", "sentinel", "cluster"])
+async def test_revocation_feed_invalidates_other_instance(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    # (The embedded store is private to one process: nothing to propagate.)
+    server: RedisProcess | RedisSentinel | RedisCluster = request.getfixturevalue(
+        {"redis": "redis_server", "sentinel": "redis_sentinel", "cluster": "redis_cluster"}[kind]
+    )
+    server.flush()
+    backend_url = server.url
     a = Store(RedisSettings(url=backend_url))
     b = Store(RedisSettings(url=backend_url), cache_size=1000, cache_max_staleness=30.0)
     await a.start()
