@@ -32,6 +32,13 @@ def _configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # Request logs are one JSON object per line, with no prefix, for log shippers.
+    access = logging.getLogger("service.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.propagate = False
 
 
 def _load_settings(args: argparse.Namespace) -> Settings:

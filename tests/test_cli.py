@@ -95,3 +95,42 @@ def test_users_and_namespaces_on_real_redis(redis_url: str, redis_server: RedisP
     assert run("namespaces", "remove", "ns1", env=env).returncode == 0
     assert run("users", "remove", "alice", env=env).returncode == 0
     assert "alice" not in run("users", "list", env=env).stdout
+
+
+def test_request_log_is_one_json_line_per_request() -> None:
+    import json as _json
+    import time
+    import urllib.request
+
+    from redis_procs import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKEN_SERVICE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/healthz", headers={"X-Request-Id": "req-42"}
+                )
+                with urllib.request.urlopen(req, timeout=2) as resp:
+                    assert resp.headers["X-Request-Id"] == "req-42"
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "service did not start"
+                time.sleep(0.05)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    lines = [line for line in err.splitlines() if line.startswith("{")]
+    records = [_json.loads(line) for line in lines]
+    hit = [r for r in records if r.get("request_id") == "req-42"]
+    assert hit and hit[0]["route"] == "/healthz" and hit[0]["status"] == 200
+    assert {"method", "duration_ms", "subject"} <= set(hit[0])
