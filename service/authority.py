@@ -25,7 +25,7 @@ from service.settings import Settings
 from service.store import CheckResult, Store
 from service.tokens import caveats, encoding
 from service.tokens.caveats import AnyCaveat, TimeCaveat
-from service.tokens.errors import MalformedToken
+from service.tokens.errors import MalformedToken, TokenError
 from service.tokens.identifiers import F5Identifier, OnezoneIdentifier, parse_identifier
 from service.tokens.keys import KeyRing
 from service.tokens.macaroon import Macaroon, mint
@@ -135,7 +135,7 @@ class Authority:
             kind: Kind = "identity" if record.get("type") == "identity" else "access"
             ident = OnezoneIdentifier("named", None, user_id, kind, tid)
             return self._onezone_token(ident, texts)
-        except (ValueError, TokenRejected, MalformedToken, Exception):
+        except (ValueError, TypeError, TokenError):
             return None
 
     def check_temporary_caveats(self, cavs: Sequence[AnyCaveat]) -> None:

@@ -54,10 +54,7 @@ def _load_settings(args: argparse.Namespace) -> Settings:
             overrides[f"server__{key}"] = value
     if overrides:
         settings = settings.replace(**overrides)
-        if not 1 <= settings.server.port <= 65535:
-            raise SettingsError("server.port: must be 1..65535")
-        if not 1 <= settings.server.workers <= 256:
-            raise SettingsError("server.workers: must be 1..256")
+        settings_mod.validate(settings)
     return settings
 
 

@@ -183,7 +183,7 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
     kwargs["rate_limits"] = _build_rate_limits(data.get("rate_limits", {}))
     kwargs["deprecations"] = _build_deprecations(data.get("deprecations", []))
     settings = Settings(**kwargs)
-    _validate(settings)
+    validate(settings)
     return settings
 
 
@@ -392,7 +392,9 @@ def _build_deprecations(raw: object) -> tuple[Deprecation, ...]:
     return tuple(out)
 
 
-def _validate(s: Settings) -> None:
+def validate(s: Settings) -> None:
+    """Check values the types cannot; SettingsError names the first bad key."""
+
     def check(ok: bool, key: str, why: str) -> None:
         if not ok:
             raise SettingsError(f"{key}: {why}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -43,3 +44,14 @@ def check_password(password: str, encoded: str) -> bool:
 async def check_password_async(password: str, encoded: str) -> bool:
     """`check_password` in a worker thread: scrypt is deliberately slow."""
     return await asyncio.to_thread(check_password, password, encoded)
+
+
+@functools.cache
+def _nobodys_hash() -> str:
+    return hash_password("not a real password")
+
+
+async def check_against_nobody(password: str) -> None:
+    """Spend what a real check costs, so that a missing user cannot be told apart by timing."""
+    encoded = await asyncio.to_thread(_nobodys_hash)
+    await check_password_async(password, encoded)

@@ -8,7 +8,6 @@ Every method is one domain operation; redis-py failures leave as
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import math
@@ -34,7 +33,7 @@ from .batcher import CommandBatcher
 from .connection import Client, close_client, open_client, translate_errors
 from .feed import RevocationFeed, VerificationCache
 from .keys import Keys
-from .passwords import check_password_async, hash_password
+from .passwords import check_against_nobody, check_password_async, hash_password
 from .scripts import Scripts
 
 log = logging.getLogger(__name__)
@@ -223,8 +222,7 @@ class Store:
         """The user whose name and password these are, else None (same cost either way)."""
         user = await self.get_user_by_name(name)
         if user is None:
-            # Hash anyway so that a missing user cannot be told apart by timing.
-            await check_password_async(password, await asyncio.to_thread(_dummy_hash))
+            await check_against_nobody(password)
             return None
         if await check_password_async(password, user.password_hash):
             return user
@@ -700,8 +698,3 @@ class Store:
         if result.status == "ok":
             self.cache.put(key, result, (f"app:{ns}/{app}", f"user:{uid}", f"tok:{tid}"))
         return result
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    return hash_password("not a real password")

@@ -28,7 +28,7 @@ from service.errors import (
     TokenRejected,
     Unauthorized,
 )
-from service.store.passwords import check_password_async
+from service.store.passwords import check_against_nobody, check_password_async
 from service.tokens.errors import TokenError
 
 TOKEN_SCHEMES = ("bearer", "apitoken", "macaroon")
@@ -120,7 +120,7 @@ async def authenticate_basic(request: web.Request, name: str, password: str) -> 
         cache.add((user.id, user.password_hash, password))
         return Principal(user.id, user.name, user.admin, "basic")
     if user is None:
-        await store.authenticate(name, password)  # same cost as a real check
+        await check_against_nobody(password)
     await store.login_failed(name, ip, policy, ip_policy)
     raise BadCredentials("invalid username or password")
 
