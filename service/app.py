@@ -13,7 +13,6 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.web_exceptions import NotAppKeyWarning
-from aiohttp_apispec import validation_middleware
 
 from service.api import docs, ops
 from service.appkeys import (
@@ -28,22 +27,20 @@ from service.appkeys import (
 from service.authority import Authority
 from service.clock import Clock, SystemClock
 from service.errors import AlreadyExists, StoreError
+from service.metrics import flush_periodically
 from service.settings import Settings, SettingsError
 from service.store import Store
 from service.tokens.keys import KeyRing
 from service.web.auth import CredentialCache
 from service.web.forwarded import TrustedProxies
-from service.web.middlewares import (
-    DeprecationTable,
-    deprecation_middleware,
-    error_middleware,
-    request_log_middleware,
-)
+from service.web.middlewares import DeprecationTable, Edge
 
 log = logging.getLogger(__name__)
 
-# aiohttp-apispec keeps its state under plain string app and request keys.
+# aiohttp-apispec keeps its state under plain string app and request keys, and the
+# edge middleware stores validated data under the same keys.
 warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_apispec")
+warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="service.web.middlewares")
 
 ADMIN_USER = "admin"
 # Seconds a connection may stay without a complete request, idle or mid-headers
@@ -130,16 +127,12 @@ def create_app(
             cache_max_staleness=settings.cache.max_staleness,
         )
     trusted = TrustedProxies(settings.auth_check.trusted_proxies)
+    shutting_down = [False]
+    edge = Edge(DeprecationTable(settings.deprecations), trusted, shutting_down)
     app = web.Application(
         client_max_size=settings.server.client_max_size,
         handler_args=HANDLER_ARGS,
-        middlewares=[
-            request_log_middleware,
-            deprecation_middleware(DeprecationTable(settings.deprecations)),
-            error_middleware,
-            trusted.middleware(),
-            validation_middleware,
-        ],
+        middlewares=[edge.middleware],
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
@@ -147,7 +140,7 @@ def create_app(
     app[AUTHORITY] = Authority(settings, keyring, store, clock)
     app[CREDENTIAL_CACHE] = CredentialCache()
     app[TRUSTED_PROXIES] = trusted
-    app[SHUTTING_DOWN] = [False]
+    app[SHUTTING_DOWN] = shutting_down
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         s = app[STORE]
@@ -163,7 +156,11 @@ def create_app(
         except StoreError as e:
             log.warning("could not check for the bootstrap admin (%s); retrying", e.reason)
             retry = asyncio.create_task(_retry_bootstrap(s, settings))
+        metrics_flush = asyncio.create_task(flush_periodically())
         yield
+        metrics_flush.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await metrics_flush
         if retry is not None:
             retry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -173,14 +170,8 @@ def create_app(
     async def mark_shutdown(app: web.Application) -> None:
         app[SHUTTING_DOWN][0] = True
 
-    async def close_when_shutting_down(request: web.Request, response: web.StreamResponse) -> None:
-        # While draining, no connection is kept alive for another request.
-        if app[SHUTTING_DOWN][0]:
-            response.force_close()
-
     app.cleanup_ctx.append(store_ctx)
     app.on_shutdown.append(mark_shutdown)
-    app.on_response_prepare.append(close_when_shutting_down)
 
     ops.setup_routes(app)
     from service.api import authz, f5xc, onezone

@@ -24,7 +24,7 @@ from service.errors import (
 from service.settings import Settings
 from service.store import CheckResult, Store
 from service.tokens import caveats, encoding
-from service.tokens.caveats import AnyCaveat, TimeCaveat
+from service.tokens.caveats import AnyCaveat, AppCaveat, NamespaceCaveat, TimeCaveat
 from service.tokens.errors import MalformedToken, TokenError
 from service.tokens.identifiers import F5Identifier, OnezoneIdentifier, parse_identifier
 from service.tokens.keys import KeyRing
@@ -59,6 +59,33 @@ class F5Verification:
     verified: Verified
 
 
+# Caveats whose truth depends on nothing but the clock, once the token's
+# signature is good: the time limit, and the F5 namespace and app, which are
+# checked against the token's own identifier.
+_CLOCK_ONLY = {
+    ONEZONE_PURPOSE: frozenset({TimeCaveat}),
+    F5_PURPOSE: frozenset({TimeCaveat, NamespaceCaveat, AppCaveat}),
+}
+
+
+class _Known:
+    """A parsed token whose signature was good: its verification, when it can be reused.
+
+    `verified` is set when every caveat is in `_CLOCK_ONLY` for the purpose: then, until
+    `until`, checking the caveats again would give the same answer.
+    """
+
+    __slots__ = ("macaroon", "purpose", "until", "verified")
+
+    def __init__(
+        self, macaroon: Macaroon, purpose: str, verified: Verified | None, until: int | None
+    ) -> None:
+        self.macaroon = macaroon
+        self.purpose = purpose
+        self.verified = verified
+        self.until = until
+
+
 def _expiry(cavs: Sequence[AnyCaveat]) -> int | None:
     times = [c.valid_until for c in cavs if isinstance(c, TimeCaveat)]
     return min(times) if times else None
@@ -82,9 +109,11 @@ class Authority:
         self.verifier = verifier or Verifier()
         self.domain = settings.onezone.domain
         # Tokens are presented again and again: their parse and their good
-        # signature are remembered (bounded), caveats are checked every time.
+        # signature are remembered (bounded). Caveats are checked every time,
+        # except for a token whose caveats depend on nothing but the clock
+        # (see `_Known`).
         self._parsed: dict[str, tuple[Macaroon, OnezoneIdentifier | F5Identifier]] = {}
-        self._good_signatures: set[Macaroon] = set()
+        self._known: dict[int, _Known] = {}
 
     def now(self) -> int:
         return int(self.clock.now())
@@ -173,18 +202,34 @@ class Authority:
     def _remember(self, token: str, m: Macaroon, ident: OnezoneIdentifier | F5Identifier) -> None:
         if len(self._parsed) >= _PARSED_CACHE_SIZE:
             self._parsed.clear()
+            self._known.clear()
         self._parsed[token] = (m, ident)
+
+    def _known_good(self, m: Macaroon, purpose: str, ctx: Context) -> _Known | None:
+        """What is remembered of a parsed token whose signature was good under `purpose`."""
+        known = self._known.get(id(m))
+        if known is None or known.macaroon is not m or known.purpose != purpose:
+            return None
+        if ctx.location is not None and ctx.location != m.location:
+            return None
+        return known
 
     def _verify(self, m: Macaroon, key_id: str, purpose: str, ctx: Context) -> Verified:
         """Signature (remembered once good: the same bytes never need it again) and caveats."""
-        if m in self._good_signatures and (ctx.location is None or ctx.location == m.location):
+        known = self._known_good(m, purpose, ctx)
+        if known is not None:
+            if known.verified is not None and (known.until is None or ctx.now < known.until):
+                return known.verified
             return self.verifier.check_caveats(m, ctx)
         key = self.keyring.key_for_token_id(key_id)
         root = self.keyring.root_key(key, purpose, m.identifier)
         verified = self.verifier.verify(m, root, ctx)
-        if len(self._good_signatures) >= _PARSED_CACHE_SIZE:
-            self._good_signatures.clear()
-        self._good_signatures.add(m)
+        if len(self._known) >= _PARSED_CACHE_SIZE:
+            self._known.clear()
+        clock_only = all(type(c) in _CLOCK_ONLY[purpose] for c in verified.caveats)
+        self._known[id(m)] = _Known(
+            m, purpose, verified if clock_only else None, _expiry(verified.caveats)
+        )
         return verified
 
     def verify_onezone_signature(
@@ -252,6 +297,10 @@ class Authority:
 
     def verify_f5_signature(self, m: Macaroon, ident: F5Identifier, ctx: Context) -> Verified:
         """Signature and caveats of an F5 token (pure)."""
+        known = self._known_good(m, F5_PURPOSE, ctx)
+        if known is not None and known.verified is not None:
+            if known.until is None or ctx.now < known.until:
+                return known.verified
         # The namespace and app caveats bind the token to its identifier's app.
         ctx = dataclasses.replace(ctx, namespace=ident.namespace, app=ident.app)
         return self._verify(m, ident.token_id, F5_PURPOSE, ctx)

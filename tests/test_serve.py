@@ -308,7 +308,12 @@ def test_two_workers_share_the_port_and_metrics(redis_url: str, tmp_path: Path) 
             request = urllib.request.Request(svc.url + "/healthz", headers={"Connection": "close"})
             with urllib.request.urlopen(request, timeout=5) as r:
                 assert r.status == 200
+        # Each worker hands its counts to the shared files within a second (metrics.Tally).
+        deadline = time.monotonic() + 5
         per_worker = _per_worker(metrics_dir, "/healthz")
+        while sum(per_worker.values()) < WORKER_REQUESTS and time.monotonic() < deadline:
+            time.sleep(0.1)
+            per_worker = _per_worker(metrics_dir, "/healthz")
         status, body = get(svc.url + "/metrics")
         assert status == 200
         workers = {pid for pid, n in per_worker.items() if n > 0}

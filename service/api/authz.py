@@ -27,7 +27,7 @@ from aiohttp_apispec import docs
 from service.appkeys import AUTHORITY, FORWARDING_INVALID, SETTINGS, SUBJECT, TRUSTED_PROXY
 from service.authority import F5Verification
 from service.errors import StoreTimeout, StoreUnavailable, TokenRejected, TokenRevoked
-from service.metrics import VERIFICATIONS
+from service.metrics import TALLY, VERIFICATIONS
 from service.tokens.errors import CaveatUnknown, CaveatUnverified, TokenError, TokenExpired
 from service.web.auth import token_from_headers
 from service.web.forwarded import forwarded_header
@@ -173,7 +173,7 @@ def setup_routes(app: web.Application) -> None:
 
     async def check(request: web.Request) -> web.Response:
         if request.get(FORWARDING_INVALID):
-            _FORBIDDEN.inc()
+            TALLY.inc(_FORBIDDEN)
             return _deny(403, "malformed forwarding headers from the proxy")
         token = token_from_headers(request, extra_header)
         if token is None:
@@ -189,15 +189,15 @@ def setup_routes(app: web.Application) -> None:
             verification = await authority.verify_any(token, ctx)
         except (TokenError, TokenRejected) as err:
             refusal = _refusal(err)
-            (_FORBIDDEN if refusal.status == 403 else _INVALID_TOKEN).inc()
+            TALLY.inc(_FORBIDDEN if refusal.status == 403 else _INVALID_TOKEN)
             return refusal
         except StoreTimeout:
-            _UNAVAILABLE.inc()
+            TALLY.inc(_UNAVAILABLE)
             return _deny(504, "token store did not answer in time")
         except StoreUnavailable:
-            _UNAVAILABLE.inc()
+            TALLY.inc(_UNAVAILABLE)
             return _deny(503, "token store unavailable")
-        _VALID.inc()
+        TALLY.inc(_VALID)
         ident = verification.identifier
         response = web.Response(status=200)
         headers = response.headers

@@ -21,7 +21,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 
 from service.errors import StoreTimeout, StoreUnavailable
-from service.metrics import REDIS_ERRORS, REDIS_LATENCY
+from service.metrics import REDIS_ERRORS, REDIS_LATENCY, TALLY
 from service.settings import RedisSettings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def translate_errors(
         except rex.RedisClusterException as e:
             REDIS_ERRORS.labels("unavailable").inc()
             raise StoreUnavailable("the store is unavailable") from e
-        latency.observe(time.perf_counter() - started)
+        TALLY.observe(latency, time.perf_counter() - started)
         return result
 
     return wrapper

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from service.metrics import CACHE_HITS
+from service.metrics import CACHE_HITS, TALLY
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class VerificationCache:
             return None
         self._entries.move_to_end(key)
         self.hits += 1
-        CACHE_HITS.inc()
+        TALLY.inc(CACHE_HITS)
         return value
 
     def put(self, key: str, value: Any, tags: tuple[str, ...]) -> None:

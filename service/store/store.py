@@ -433,13 +433,19 @@ class Store:
             args.extend([tid, name])
         return int(await self._script("delete_named", keys=keys, args=args))
 
-    @translate_errors
+    # The check_* lookups answer from the verification cache when they can;
+    # only a miss goes to Redis (and counts as a store operation).
+
     async def check_named(self, uid: str, tid: str) -> CheckResult:
         """Whether a named token's record is present and not revoked (cached when enabled)."""
         key = f"n:{uid}:{tid}"
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
+        return await self._check_named(key, uid, tid)
+
+    @translate_errors
+    async def _check_named(self, key: str, uid: str, tid: str) -> CheckResult:
         reply = await self._script(
             "check_named", keys=[self.keys.user(uid), self.keys.named_record(uid, tid)], args=[]
         )
@@ -494,12 +500,16 @@ class Store:
         )
         return int(gen)
 
-    @translate_errors
     async def check_temporary(self, uid: str, generation: int) -> CheckResult:
+        """Whether the user exists and `generation` is still current (cached when enabled)."""
         key = f"t:{uid}:{generation}"
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
+        return await self._check_temporary(key, uid, generation)
+
+    @translate_errors
+    async def _check_temporary(self, key: str, uid: str, generation: int) -> CheckResult:
         reply = await self._script(
             "check_temporary",
             keys=[self.keys.user(uid), self.keys.temporary_generation(uid)],
@@ -676,13 +686,18 @@ class Store:
             raise RateLimited(result)
         return int(reply[4]), result
 
-    @translate_errors
     async def check_f5(self, ns: str, app: str, generation: int, tid: str, uid: str) -> CheckResult:
         """Whether an F5 token's application, generation, record and owner are all still good."""
         key = f"f:{ns}/{app}:{generation}:{tid}"
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
+        return await self._check_f5(key, ns, app, generation, tid, uid)
+
+    @translate_errors
+    async def _check_f5(
+        self, key: str, ns: str, app: str, generation: int, tid: str, uid: str
+    ) -> CheckResult:
         # Two slots (the user's and the application's), one batch.
         user, status = await asyncio.gather(
             self.batcher.execute("HMGET", self.keys.user(uid), "name", "admin"),

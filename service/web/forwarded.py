@@ -1,22 +1,20 @@
 """Forwarded headers, trusted only from configured proxy networks.
 
 aiohttp-remotes' XForwardedFiltered picks the client address out of
-X-Forwarded-For/-Proto/-Host past the trusted hops; it is applied only when
-the direct peer itself is a trusted proxy, so anyone else's headers are ignored.
+X-Forwarded-For/-Proto/-Host past the trusted hops; the edge middleware
+applies it only when the direct peer itself is a trusted proxy, so anyone
+else's headers are ignored.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 from aiohttp import web
 from aiohttp_remotes import XForwardedFiltered
-from aiohttp_remotes.exceptions import RemoteError
 
-from service.appkeys import FORWARDING_INVALID, TRUSTED_PROXY
-from service.errors import MalformedRequest
+from service.appkeys import TRUSTED_PROXY
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 AUTH_CHECK_PREFIX = "/auth/check"
@@ -29,7 +27,7 @@ class TrustedProxies:
         self.networks: tuple[Network, ...] = tuple(
             ipaddress.ip_network(n, strict=False) for n in networks
         )
-        self._filtered = XForwardedFiltered(set(self.networks)) if self.networks else None
+        self.filtered = XForwardedFiltered(set(self.networks)) if self.networks else None
         self._answers: dict[str, bool] = {}
 
     def trusts(self, address: str | None) -> bool:
@@ -48,31 +46,6 @@ class TrustedProxies:
                 self._answers.clear()
             self._answers[address] = known
         return known
-
-    def middleware(self) -> Any:
-        filtered = self._filtered
-
-        @web.middleware
-        async def middleware(
-            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-        ) -> web.StreamResponse:
-            if filtered is None or not self.trusts(request.remote):
-                return await handler(request)
-            try:
-                filtered.get_forwarded_for(request.headers)
-                filtered.get_forwarded_proto(request.headers)
-                filtered.get_forwarded_host(request.headers)
-            except (RemoteError, web.HTTPBadRequest):
-                if request.path.startswith(AUTH_CHECK_PREFIX):
-                    # A proxy's auth subrequest must get an answer it understands
-                    # (401/403), never a 400; the check refuses it itself.
-                    request[FORWARDING_INVALID] = True
-                    return await handler(request)
-                raise MalformedRequest("malformed forwarding headers") from None
-            request[TRUSTED_PROXY] = True
-            return await filtered.middleware(request, handler)
-
-        return middleware
 
 
 def forwarded_header(request: web.Request, *names: str) -> str | None:
