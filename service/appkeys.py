@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -23,9 +24,22 @@ CREDENTIAL_CACHE: web.AppKey[CredentialCache] = web.AppKey("credential_cache")
 TRUSTED_PROXIES: web.AppKey[TrustedProxies] = web.AppKey("trusted_proxies")
 SHUTTING_DOWN: web.AppKey[list[bool]] = web.AppKey("shutting_down")
 
-# Per-request values set by the middlewares and the authentication.
-PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
-SUBJECT = web.RequestKey("subject", str)
-REQUEST_ID = web.RequestKey("request_id", str)
-TRUSTED_PROXY = web.RequestKey("trusted_proxy", bool)
-FORWARDING_INVALID = web.RequestKey("forwarding_invalid", bool)
+
+@dataclass(slots=True)
+class RequestState:
+    """What the edge middleware and the authentication learn about one request.
+
+    One object set once per request: looking up a missing key of an aiohttp
+    request raises and catches a KeyError, which costs more than this.
+    """
+
+    request_id: str
+    # The direct peer is a trusted proxy whose forwarding headers are believed.
+    trusted_proxy: bool = False
+    # ... but they were malformed (/auth/check refuses such a request itself).
+    forwarding_invalid: bool = False
+    principal: Principal | None = None
+    subject: str | None = None
+
+
+STATE = web.RequestKey("state", RequestState)

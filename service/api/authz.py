@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp_apispec import docs
 
-from service.appkeys import AUTHORITY, FORWARDING_INVALID, SETTINGS, SUBJECT, TRUSTED_PROXY
+from service.appkeys import AUTHORITY, SETTINGS, STATE
 from service.authority import F5Verification
 from service.errors import StoreTimeout, StoreUnavailable, TokenRejected, TokenRevoked
 from service.metrics import TALLY, VERIFICATIONS
@@ -114,7 +114,7 @@ def _original_path(request: web.Request) -> str | None:
 def _peer(request: web.Request) -> str | None:
     # The trusted-proxy middleware has already taken the client out of
     # X-Forwarded-For; X-Real-IP serves proxies that send only that.
-    if request.get(TRUSTED_PROXY) and "X-Forwarded-For" not in request.headers:
+    if request[STATE].trusted_proxy and "X-Forwarded-For" not in request.headers:
         real = forwarded_header(request, "X-Real-IP")
         if real:
             return real
@@ -172,7 +172,8 @@ def setup_routes(app: web.Application) -> None:
     extra_header = app[SETTINGS].f5.token_header or None
 
     async def check(request: web.Request) -> web.Response:
-        if request.get(FORWARDING_INVALID):
+        state = request[STATE]
+        if state.forwarding_invalid:
             TALLY.inc(_FORBIDDEN)
             return _deny(403, "malformed forwarding headers from the proxy")
         token = token_from_headers(request, extra_header)
@@ -206,7 +207,7 @@ def setup_routes(app: web.Application) -> None:
         if isinstance(verification, F5Verification):
             headers["X-Auth-Namespace"] = verification.identifier.namespace
             headers["X-Auth-App"] = verification.identifier.app
-        request[SUBJECT] = ident.user_id
+        state.subject = ident.user_id
         return response
 
     router = app.router

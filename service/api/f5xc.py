@@ -21,6 +21,7 @@ from service.errors import BadValue, Forbidden, NotFound
 from service.metrics import TALLY, TOKENS_MINTED
 from service.web.auth import Principal, authenticate
 from service.web.ratelimit import set_rate_limit_headers
+from service.web.responses import json_response
 
 from . import docs as d
 from . import f5xc_schemas as s
@@ -169,7 +170,7 @@ async def list_applications(request: web.Request) -> web.Response:
     await _authorize(request, ns, write=False, namespace_must_exist=True)
     with_spec = "report_fields" in request["querystring"]
     found = await request.app[STORE].list_apps(ns)
-    return web.json_response({"items": [_list_item(d, with_spec) for d in found], "errors": []})
+    return json_response({"items": [_list_item(d, with_spec) for d in found], "errors": []})
 
 
 @_documented(
@@ -204,7 +205,7 @@ async def create_application(request: web.Request) -> web.Response:
         },
     }
     await request.app[STORE].create_app(ns, meta["name"], doc, disabled=meta["disable"])
-    return web.json_response(
+    return json_response(
         {
             "metadata": doc["metadata"],
             "system_metadata": doc["system_metadata"],
@@ -224,7 +225,7 @@ async def get_application(request: web.Request) -> web.Response:
     doc = await request.app[STORE].get_app(ns, name)
     if doc is None:
         raise NotFound("application not found")
-    return web.json_response(_get_response(doc, request["querystring"]["response_format"]))
+    return json_response(_get_response(doc, request["querystring"]["response_format"]))
 
 
 @_documented(
@@ -255,7 +256,7 @@ async def replace_application(request: web.Request) -> web.Response:
     system = {**old["system_metadata"], "modification_timestamp": _now(request)}
     doc = {"metadata": _metadata(meta, ns), "spec": body["spec"], "system_metadata": system}
     await store.replace_app(ns, name, doc, disabled=meta["disable"])
-    return web.json_response({})
+    return json_response({})
 
 
 @_documented(
@@ -276,7 +277,7 @@ async def delete_application(request: web.Request) -> web.Response:
         raise BadValue("name", reason="name and namespace in the body must match the path")
     await _authorize(request, ns, write=True)
     await request.app[STORE].delete_app(ns, name)
-    return web.json_response({})
+    return json_response({})
 
 
 @_documented(
@@ -298,7 +299,7 @@ async def generate_token(request: web.Request) -> web.Response:
     principal = await _authorize(request, ns, write=True)
     minted = await request.app[AUTHORITY].mint_f5(ns, name, principal.user_id)
     TALLY.inc(_MINTED_F5)
-    response = web.json_response({"token": minted.token}, headers={"Cache-Control": "no-store"})
+    response = json_response({"token": minted.token}, headers={"Cache-Control": "no-store"})
     set_rate_limit_headers(response, minted.rate)
     return response
 
@@ -341,7 +342,7 @@ async def list_namespaces(request: web.Request) -> web.Response:
         record = await store.get_namespace(name)
         if record is not None:
             items.append(_list_item(_namespace_doc(name, record), False))
-    return web.json_response({"items": items, "errors": []})
+    return json_response({"items": items, "errors": []})
 
 
 @_documented(
@@ -361,7 +362,7 @@ async def create_namespace(request: web.Request) -> web.Response:
     await store.create_namespace(name)
     doc = _namespace_doc(name, await store.get_namespace(name) or {})
     doc["system_metadata"]["creator_id"] = principal.name
-    return web.json_response(doc)
+    return json_response(doc)
 
 
 @_documented(
@@ -374,7 +375,7 @@ async def get_namespace(request: web.Request) -> web.Response:
     record = await request.app[STORE].get_namespace(name)
     if record is None:
         raise NotFound("namespace not found")
-    return web.json_response(_namespace_doc(name, record))
+    return json_response(_namespace_doc(name, record))
 
 
 @_documented(
@@ -390,7 +391,7 @@ async def delete_namespace(request: web.Request) -> web.Response:
     name = request["match_info"]["name"]
     await _admin(request)
     await request.app[STORE].delete_namespace(name)
-    return web.json_response({})
+    return json_response({})
 
 
 @_documented(
@@ -414,7 +415,7 @@ async def list_role_bindings(request: web.Request) -> web.Response:
         if user is not None:
             items.append({"user": user.name, "role": role})
     items.sort(key=lambda b: b["user"])
-    return web.json_response({"items": items})
+    return json_response({"items": items})
 
 
 async def _user_id(request: web.Request, username: str) -> str:
@@ -440,7 +441,7 @@ async def put_role_binding(request: web.Request) -> web.Response:
     await _admin(request)
     uid = await _user_id(request, username)
     await request.app[STORE].grant(name, uid, request["data"]["role"])
-    return web.json_response({})
+    return json_response({})
 
 
 @_documented(
@@ -457,7 +458,7 @@ async def delete_role_binding(request: web.Request) -> web.Response:
     await _admin(request)
     uid = await _user_id(request, username)
     await request.app[STORE].revoke_role(name, uid)
-    return web.json_response({})
+    return json_response({})
 
 
 def setup_routes(app: web.Application) -> None:

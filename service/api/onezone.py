@@ -38,6 +38,7 @@ from service.tokens.macaroon import Macaroon
 from service.web.auth import Principal, authenticate
 from service.web.dialects import onezone_error
 from service.web.ratelimit import set_rate_limit_headers
+from service.web.responses import json_response
 
 from . import docs as d
 from . import onezone_schemas as s
@@ -204,7 +205,7 @@ def _minted(
 ) -> web.Response:
     """A minting route's response, with the RateLimit headers of the mint policy; counted."""
     TALLY.inc(TOKENS_MINTED.labels(kind))
-    response = web.json_response(body, status=status, headers=headers or None)
+    response = json_response(body, status=status, headers=headers or None)
     set_rate_limit_headers(response, rate)
     return response
 
@@ -257,7 +258,7 @@ async def list_client_tokens(request: web.Request) -> web.Response:
         authority.named_token_from_record(principal.user_id, tid, record)
         for tid, record in await _named_tokens(authority, principal.user_id)
     ]
-    return web.json_response({"tokens": [t for t in tokens if t is not None]})
+    return json_response({"tokens": [t for t in tokens if t is not None]})
 
 
 @_documented(
@@ -330,7 +331,7 @@ async def create_named_token(request: web.Request) -> web.Response:
 async def list_named_tokens(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_named_tokens,{user}")
     names = await _authority(request).store.list_named(principal.user_id)
-    return web.json_response({"tokens": [names[n] for n in sorted(names)]})
+    return json_response({"tokens": [names[n] for n in sorted(names)]})
 
 
 @_documented(
@@ -356,7 +357,7 @@ async def get_named_token_by_name(request: web.Request) -> web.Response:
     if tid is None:
         raise NotFound("token not found")
     record = await _record(authority, principal.user_id, tid)
-    return web.json_response(named_token_json(authority, principal.user_id, tid, record))
+    return json_response(named_token_json(authority, principal.user_id, tid, record))
 
 
 async def _owner(request: web.Request) -> tuple[Principal, str]:
@@ -373,7 +374,7 @@ async def get_named_token(request: web.Request) -> web.Response:
     principal, tid = await _owner(request)
     authority = _authority(request)
     record = await _record(authority, principal.user_id, tid)
-    return web.json_response(named_token_json(authority, principal.user_id, tid, record))
+    return json_response(named_token_json(authority, principal.user_id, tid, record))
 
 
 @_documented(
@@ -444,7 +445,7 @@ async def create_temporary_token(request: web.Request) -> web.Response:
 async def get_temporary_generation(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="temporary_token_secret.{user}.user:shared")
     generation = await _authority(request).store.temporary_generation(principal.user_id)
-    return web.json_response({"generation": generation})
+    return json_response({"generation": generation})
 
 
 @_documented(
@@ -479,7 +480,7 @@ async def examine_token(request: web.Request) -> web.Response:
     result = examine(_deserialize(request, _body(request)["token"]))
     # Legacy tokens carry no subject; Onezone's word for none is "nobody".
     result.setdefault("subject", {"type": "nobody", "id": None})
-    return web.json_response(result)
+    return json_response(result)
 
 
 @_documented(
@@ -493,7 +494,7 @@ async def confine_token(request: web.Request) -> web.Response:
     m = _deserialize(request, body["token"])
     for cav in parse_caveats(body["caveats"]):
         m = m.add_first_party_caveat(caveats.to_text(cav))
-    return web.json_response({"token": encoding.serialize_onezone(m)})
+    return json_response({"token": encoding.serialize_onezone(m)})
 
 
 async def _verify(request: web.Request, kind: Kind) -> web.Response:
@@ -519,7 +520,7 @@ async def _verify(request: web.Request, kind: Kind) -> web.Response:
         TALLY.inc(VERIFICATIONS.labels("unavailable"))
         raise
     TALLY.inc(VERIFICATIONS.labels("valid"))
-    return web.json_response(
+    return json_response(
         {"subject": _subject(result.identifier.user_id), "ttl": result.verified.ttl(ctx.now)}
     )
 
@@ -562,7 +563,7 @@ async def get_user(request: web.Request) -> web.Response:
     user = await _authority(request).store.get_user(principal.user_id)
     if user is None:
         raise NotFound("user not found")
-    return web.json_response(
+    return json_response(
         {
             "userId": user.id,
             "fullName": user.name,

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 from service.appkeys import SHUTTING_DOWN, STORE
 from service.errors import StoreError
 from service.metrics import CACHE_SIZE, render
+from service.web.responses import json_response
 
 from . import docs as d
 from .docs import PUBLIC
@@ -28,7 +29,7 @@ class StatusSchema(Schema):
     responses=d.ok(200, StatusSchema, "Alive"),
 )
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @docs(
@@ -43,15 +44,15 @@ async def healthz(request: web.Request) -> web.Response:
 )
 async def readyz(request: web.Request) -> web.Response:
     if request.app[SHUTTING_DOWN][0]:
-        return web.json_response({"status": "shutting down"}, status=503)
+        return json_response({"status": "shutting down"}, status=503)
     try:
         await request.app[STORE].ping()
     except StoreError as err:
-        return web.json_response({"status": "not ready", "reason": err.reason}, status=503)
+        return json_response({"status": "not ready", "reason": err.reason}, status=503)
     # Shutdown may have begun while the store answered; a 200 now would be stale.
     if request.app[SHUTTING_DOWN][0]:
-        return web.json_response({"status": "shutting down"}, status=503)
-    return web.json_response({"status": "ready"})
+        return json_response({"status": "shutting down"}, status=503)
+    return json_response({"status": "ready"})
 
 
 @docs(

@@ -20,7 +20,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from service.appkeys import AUTHORITY, CREDENTIAL_CACHE, PRINCIPAL, SETTINGS, SUBJECT
+from service.appkeys import AUTHORITY, CREDENTIAL_CACHE, SETTINGS, STATE
 from service.errors import (
     AuthenticationFailed,
     BadCredentials,
@@ -137,16 +137,16 @@ async def authenticate(
     `api_gri` is the GRI of the resource for `api` caveats; `{user}` in it
     stands for the token's subject.
     """
-    principal = request.get(PRINCIPAL)
-    if principal is not None:
-        return principal  # type: ignore[no-any-return]
+    state = request[STATE]
+    if state.principal is not None:
+        return state.principal
     header = request.headers.get("Authorization", "")
     if allow_basic and header:
         creds = _basic_credentials(header)
         if creds is not None:
             principal = await authenticate_basic(request, *creds)
-            request[PRINCIPAL] = principal
-            request[SUBJECT] = principal.user_id
+            state.principal = principal
+            state.subject = principal.user_id
             return principal
     token = token_from_headers(request, extra_header)
     if token is None:
@@ -173,6 +173,6 @@ async def authenticate(
         "token",
         ident.token_id,
     )
-    request[PRINCIPAL] = principal
-    request[SUBJECT] = principal.user_id
+    state.principal = principal
+    state.subject = principal.user_id
     return principal

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from aiohttp import web
 from aiohttp_remotes import XForwardedFiltered
 
-from service.appkeys import TRUSTED_PROXY
+from service.appkeys import STATE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 AUTH_CHECK_PREFIX = "/auth/check"
@@ -50,7 +50,7 @@ class TrustedProxies:
 
 def forwarded_header(request: web.Request, *names: str) -> str | None:
     """The first of the named headers, only when the request came through a trusted proxy."""
-    if not request.get(TRUSTED_PROXY):
+    if not request[STATE].trusted_proxy:
         return None
     for name in names:
         value = request.headers.get(name)

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp_remotes.exceptions import RemoteError
 
 from service import errors as e
-from service.appkeys import FORWARDING_INVALID, REQUEST_ID, SUBJECT, TRUSTED_PROXY
+from service.appkeys import STATE, RequestState
 from service.metrics import DEPRECATED_REQUESTS, RATE_LIMITED, REQUEST_LATENCY, REQUESTS, TALLY
 from service.settings import Deprecation
 from service.tokens import errors as te
@@ -27,6 +27,7 @@ from service.tokens import errors as te
 from .dialects import f5_error, onezone_error, retry_after_seconds
 from .forwarded import AUTH_CHECK_PREFIX, TrustedProxies
 from .ratelimit import set_rate_limit_headers
+from .responses import json_response
 
 log = logging.getLogger("service.access")
 errlog = logging.getLogger(__name__)
@@ -50,15 +51,15 @@ def render_error(request: web.Request, err: BaseException) -> web.Response:
     dialect = dialect_of(request.path)
     if dialect == "onezone":
         status, body = onezone_error(err)
-        response = web.json_response(body, status=status)
+        response = json_response(body, status=status)
     elif dialect == "f5":
         status, message = f5_error(err)
-        response = web.json_response(message, status=status)
+        response = json_response(message, status=status)
     else:
         status, body = onezone_error(err)
         if isinstance(err, e.Unauthorized | te.TokenError | e.TokenRejected):
             status = 401
-        response = web.json_response(body, status=status)
+        response = json_response(body, status=status)
     if isinstance(err, e.RateLimited):
         RATE_LIMITED.labels(err.result.policy).inc()
         response.headers["Retry-After"] = str(retry_after_seconds(err.result))
@@ -92,10 +93,10 @@ def render_exception(request: web.Request, exc: BaseException) -> web.StreamResp
         # 405, 413 and the like keep their status, with a body in the dialect.
         dialect = dialect_of(request.path)
         if dialect == "f5":
-            response = web.json_response(exc.reason.lower(), status=exc.status)
+            response = json_response(exc.reason.lower(), status=exc.status)
         else:
             ident = {405: "notSupported", 413: "badMessage"}.get(exc.status, "badMessage")
-            response = web.json_response(
+            response = json_response(
                 {"error": {"id": ident, "description": exc.reason + "."}}, status=exc.status
             )
         if "Allow" in exc.headers:
@@ -212,12 +213,12 @@ class Edge:
         rid = request.headers.get("X-Request-Id", "")
         if not rid or len(rid) > 128 or not rid.isprintable():
             rid = f"{_RID_PREFIX}{next(_rid_counter):016x}"
-        request[REQUEST_ID] = rid
+        state = request[STATE] = RequestState(rid)
         status = 500
         try:
             try:
                 if self._filtered is not None and self._trusted.trusts(request.remote):
-                    response = await self._forwarded(request, handler, info)
+                    response = await self._forwarded(request, handler, info, state)
                 else:
                     if info.schemas:
                         await self._validate(request, info.schemas)
@@ -253,7 +254,7 @@ class Edge:
                             "status": status,
                             "duration_ms": round(elapsed * 1000, 3),
                             "request_id": rid,
-                            "subject": request.get(SUBJECT),
+                            "subject": state.subject,
                         },
                         separators=(",", ":"),
                     )
@@ -267,7 +268,7 @@ class Edge:
                 headers[name] = value
 
     async def _forwarded(
-        self, request: web.Request, handler: Handler, info: RouteInfo
+        self, request: web.Request, handler: Handler, info: RouteInfo, state: RequestState
     ) -> web.StreamResponse:
         """A request from a trusted proxy: its forwarding headers are checked, then believed."""
         filtered = self._filtered
@@ -281,9 +282,9 @@ class Edge:
                 raise e.MalformedRequest("malformed forwarding headers") from None
             # A proxy's auth subrequest must get an answer it understands
             # (401/403), never a 400; the check refuses it itself.
-            request[FORWARDING_INVALID] = True
+            state.forwarding_invalid = True
             return await handler(request)
-        request[TRUSTED_PROXY] = True
+        state.trusted_proxy = True
 
         async def validated(req: web.Request) -> web.StreamResponse:
             if info.schemas:

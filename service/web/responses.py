@@ -1,0 +1,21 @@
+"""JSON responses, encoded with orjson (a fifth of the cost of aiohttp's json_response)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+JSON = "application/json"
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A response with `data` as its JSON body (UTF-8, as RFC 8259 requires)."""
+    all_headers = {"Content-Type": JSON}
+    if headers:
+        all_headers.update(headers)
+    return web.Response(body=orjson.dumps(data), status=status, headers=all_headers)
