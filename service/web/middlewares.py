@@ -28,6 +28,7 @@ from .dialects import f5_error, onezone_error, retry_after_seconds
 from .forwarded import AUTH_CHECK_PREFIX, TrustedProxies
 from .ratelimit import set_rate_limit_headers
 from .responses import json_response
+from .validation import load_json_body
 
 log = logging.getLogger("service.access")
 errlog = logging.getLogger(__name__)
@@ -309,6 +310,8 @@ class Edge:
                     if len(self._validated) >= _VALIDATED_CACHE_SIZE:
                         self._validated.clear()
                     self._validated[key] = data
+            elif location == "json":
+                data = await load_json_body(request, schema["schema"])
             else:
                 data = await parser.parse(
                     schema["schema"], request, location=location, unknown=None

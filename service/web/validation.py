@@ -1,15 +1,20 @@
-"""Request bodies validated by aiohttp-apispec (webargs), failures raised as domain errors.
+"""Request bodies validated against the routes' marshmallow schemas, failures raised as domain errors.
 
 webargs would answer 422 with its own body; here a failure becomes
 `MissingValue` / `BadValue` naming the key, which each dialect renders its way.
+JSON bodies skip webargs (`load_json_body`): the same rules, a third of the cost.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+import orjson
+from aiohttp import web
 from marshmallow import Schema, ValidationError, fields
+from webargs.core import is_json
 
 from service.errors import BadValue, MalformedRequest, MissingValue
 
@@ -77,3 +82,30 @@ def error_callback(
 ) -> NoReturn:
     """aiohttp-apispec's hook: raise the domain error instead of webargs' 422."""
     raise_validation_error(error, schema)
+
+
+def _decode_json(raw: bytes, charset: str | None) -> Any:
+    if charset is None or charset.lower() in {"utf-8", "utf8"}:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # the standard library decides, as it did before (NaN, lone surrogates...)
+    try:
+        return json.loads(raw.decode(charset or "utf-8"))
+    except LookupError:
+        raise web.HTTPUnsupportedMediaType(text=f"unknown charset {charset}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MalformedRequest("the body is not valid JSON") from e
+
+
+async def load_json_body(request: web.Request, schema: Schema) -> Any:
+    """The JSON body loaded by `schema`, with webargs' rules: no JSON body counts as `{}`."""
+    data: Any = {}
+    if request.body_exists and is_json(request.content_type):
+        raw = await request.read()
+        if raw:
+            data = _decode_json(raw, request.charset)
+    try:
+        return schema.load(data)
+    except ValidationError as e:
+        raise_validation_error(e, schema)
