@@ -2,7 +2,7 @@
 
 Starts its own redis-server on a free port, the service with one worker pinned
 to core 0, the baseline (same loop, same settings, a body of the same size and
-no work) pinned to core 0 as well, and wrk pinned to core 1. For each route it
+no work) pinned to core 0 as well, and wrk and Redis pinned to core 1. For each route it
 prints requests/s, p50/p99 latency, errors and the ratio to the baseline at
 64 and 256 connections, with the Redis round trips per request under that load
 (rt/req: pipelines sent, from the service's own counter, so below 1 when
@@ -299,6 +299,9 @@ def main() -> int:
 
     redis = RedisProcess()
     redis.start()
+    # Redis shares the load generator's core: the service's core does only the service's work.
+    assert redis.proc is not None
+    subprocess.run(["taskset", "-p", "-c", "1", str(redis.proc.pid)], check=True, capture_output=True)
     folder = tempfile.mkdtemp(prefix="bench-")
     keys_file = os.path.join(folder, "keys.json")
     sys.path.insert(0, str(ROOT))
