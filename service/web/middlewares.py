@@ -167,6 +167,7 @@ class RouteInfo:
 _RID_PREFIX = os.urandom(8).hex()
 _rid_counter = itertools.count(1)
 _VALIDATED_CACHE_SIZE = 4096
+_X_FORWARDED = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host")
 
 
 class Edge:
@@ -274,6 +275,13 @@ class Edge:
         """A request from a trusted proxy: its forwarding headers are checked, then believed."""
         filtered = self._filtered
         assert filtered is not None
+        headers = request.headers
+        if not any(name in headers for name in _X_FORWARDED):
+            # Nothing to apply (a sidecar's proxy on loopback, a probe): no clone of the request.
+            state.trusted_proxy = True
+            if info.schemas:
+                await self._validate(request, info.schemas)
+            return await handler(request)
         try:
             filtered.get_forwarded_for(request.headers)
             filtered.get_forwarded_proto(request.headers)
