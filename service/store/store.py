@@ -43,6 +43,16 @@ _MAX_REMEMBERED_NAMES = 10_000
 CheckStatus = Literal["ok", "norecord", "revoked", "nouser", "noapp", "disabled"]
 
 
+_Queued = tuple[Any, tuple[Any, ...], "asyncio.Future[Any]"]
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    # A reply nobody awaits any more (its sibling in the batch failed first)
+    # must not be logged as a lost exception.
+    if not future.cancelled():
+        future.exception()
+
+
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -147,12 +157,27 @@ class Store:
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """Run a script through the batcher (EVALSHA), loading it again after NOSCRIPT."""
+        return await self._reply(self._queue(name, keys, args))
+
+    def _queue(self, name: str, keys: list[str], args: list[Any]) -> _Queued:
+        """Queue a script in this tick's batch now; `_reply` awaits it.
+
+        Several scripts queued before the first await travel in one round trip
+        without a task each (as asyncio.gather of coroutines would need).
+        """
         script = self.scripts[name]
+        argv = (len(keys), *keys, *args)
+        future = self.batcher.execute("EVALSHA", script.sha, *argv)
+        future.add_done_callback(_retrieved)
+        return script, argv, future
+
+    async def _reply(self, queued: _Queued) -> Any:
+        script, argv, future = queued
         try:
-            return await self.batcher.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await future
         except NoScriptError:
             script.sha = await self.client.script_load(script.script)
-            return await self.batcher.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await self.batcher.execute("EVALSHA", script.sha, *argv)
 
     def _now_ms(self) -> int:
         return int(self.clock.now() * 1000)
@@ -292,22 +317,22 @@ class Store:
         mode: str,
     ) -> RateLimitResult:
         now = self._now_ms()
-        calls = [
-            self._script(
+        queued = [
+            self._queue(
                 "ratelimit",
                 keys=[self.keys.login_rate(name, ip)],
                 args=[now, _interval_ms(policy), policy.limit, mode],
             )
         ]
         if ip_policy is not None:
-            calls.append(
-                self._script(
+            queued.append(
+                self._queue(
                     "ratelimit",
                     keys=[self.keys.ip_login_rate(ip)],
                     args=[now, _interval_ms(ip_policy), ip_policy.limit, mode],
                 )
             )
-        replies = await asyncio.gather(*calls)
+        replies = [await self._reply(q) for q in queued]
         results = [_rate_result(policy, replies[0])]
         if ip_policy is not None:
             results.append(_rate_result(ip_policy, replies[1]))
@@ -713,14 +738,15 @@ class Store:
         self, key: str, ns: str, app: str, generation: int, tid: str, uid: str
     ) -> CheckResult:
         # Two slots (the user's and the application's), one batch.
-        user, status = await asyncio.gather(
-            self.batcher.execute("HMGET", self.keys.user(uid), "name", "admin"),
-            self._script(
-                "check_f5",
-                keys=[self.keys.app(ns, app), self.keys.app_record(ns, app, tid)],
-                args=[str(generation)],
-            ),
+        user_reply = self.batcher.execute("HMGET", self.keys.user(uid), "name", "admin")
+        user_reply.add_done_callback(_retrieved)
+        queued = self._queue(
+            "check_f5",
+            keys=[self.keys.app(ns, app), self.keys.app_record(ns, app, tid)],
+            args=[str(generation)],
         )
+        status = await self._reply(queued)
+        user = await user_reply
         if user[0] is None:
             return CheckResult("nouser")
         result = CheckResult(_s(status), _s(user[0]), _s(user[1]) == "1")  # type: ignore[arg-type]
