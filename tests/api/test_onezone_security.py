@@ -426,7 +426,8 @@ async def test_revocation_reaches_the_verification_cache(make_client: ClientFact
     for _ in range(2):  # the second answer may come from the cache
         await expect(await verify(client, token), 200)
         await expect(await verify(client, temporary), 200)
-    assert len(client.app[STORE].cache) == 2
+    # The two token lookups, and the user record behind the Basic logins.
+    assert len(client.app[STORE].cache) == 3
     await expect(
         await client.patch(f"{API}/tokens/named/{tid}", json={"revoked": True}, headers=auth), 204
     )
@@ -440,3 +441,20 @@ async def test_revocation_reaches_the_verification_cache(make_client: ClientFact
         await asyncio.sleep(0.01)
     await expect_error(await verify(client, token), 400, "tokenRevoked")
     await expect_error(await verify(client, temporary), 400, "tokenRevoked")
+
+
+async def test_password_change_reaches_every_cached_user_record(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(settings=make_settings(cache__size=100, cache__max_staleness=60.0))
+    _, auth = await new_user(client)
+    for _ in range(2):  # the second login is served from the cached user record
+        await expect(await client.get(f"{API}/user", headers=auth), 200)
+    await client.app[STORE].set_password("alice", "a-new-password-2")
+    deadline = asyncio.get_running_loop().time() + 2.0
+    while asyncio.get_running_loop().time() < deadline:
+        if (await client.get(f"{API}/user", headers=auth)).status == 401:
+            break
+        await asyncio.sleep(0.01)
+    await expect_error(await client.get(f"{API}/user", headers=auth), 401, "badBasicCredentials")
+    await expect(await client.get(f"{API}/user", headers=basic("alice", "a-new-password-2")), 200)
