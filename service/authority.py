@@ -8,6 +8,7 @@ flag, generation, application) in one round trip.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,7 +107,9 @@ class Authority:
         self.keyring = keyring
         self.store = store
         self.clock = clock
-        self.verifier = verifier or Verifier()
+        self.verifier = verifier or Verifier(
+            parse=functools.lru_cache(maxsize=4096)(caveats.parse_text)
+        )
         self.domain = settings.onezone.domain
         # Tokens are presented again and again: their parse and their good
         # signature are remembered (bounded). Caveats are checked every time,

@@ -463,10 +463,50 @@ def _unb64_path(entry: str) -> str:
     return raw.decode("utf-8")
 
 
+# Every request parses its token's caveats, and the generated __init__ of a
+# frozen dataclass (object.__setattr__ per field, then __post_init__) costs
+# more than the parsing. The parsers of the common caveats check the value the
+# way __post_init__ would, then fill the one slot directly.
+_new_object = object.__new__
+_set_valid_until = TimeCaveat.__dict__["valid_until"].__set__
+_set_namespace = NamespaceCaveat.__dict__["namespace"].__set__
+_set_app = AppCaveat.__dict__["app"].__set__
+
+
 def _parse_time(value: str) -> AnyCaveat:
-    if _DECIMAL.fullmatch(value) is None:
+    # ASCII digits only, as _DECIMAL: int() alone would also take a sign,
+    # underscores, surrounding spaces or digits of other scripts.
+    if len(value) > 19 or not (value.isascii() and value.isdigit()):
         raise ValueError("bad time")
-    return TimeCaveat(int(value))
+    valid_until = int(value)
+    if valid_until > _MAX_INT64:
+        raise ValueError("bad time")
+    c: TimeCaveat = _new_object(TimeCaveat)
+    _set_valid_until(c, valid_until)
+    return c
+
+
+def _is_name(value: str) -> bool:
+    # Plain ASCII alphanumerics, the usual case, need no regular expression.
+    if len(value) <= 128 and value.isascii() and value.isalnum():
+        return True
+    return _NAME.fullmatch(value) is not None
+
+
+def _parse_namespace(value: str) -> AnyCaveat:
+    if not _is_name(value):
+        raise ValueError("bad namespace")
+    c: NamespaceCaveat = _new_object(NamespaceCaveat)
+    _set_namespace(c, value)
+    return c
+
+
+def _parse_app(value: str) -> AnyCaveat:
+    if not _is_name(value):
+        raise ValueError("bad app")
+    c: AppCaveat = _new_object(AppCaveat)
+    _set_app(c, value)
+    return c
 
 
 def _parse_asn(value: str) -> AnyCaveat:
@@ -505,8 +545,8 @@ _TEXT_PARSERS: dict[tuple[str, str], Callable[[str], AnyCaveat]] = {
     ("api", "="): lambda v: ApiCaveat(_split(v)),
     ("data.path", "="): _parse_path,
     ("data.objectid", "="): lambda v: DataObjectIdCaveat(_split(v)),
-    ("namespace", "="): lambda v: NamespaceCaveat(v),
-    ("app", "="): lambda v: AppCaveat(v),
+    ("namespace", "="): _parse_namespace,
+    ("app", "="): _parse_app,
 }
 
 _READONLY = DataReadonlyCaveat()
@@ -514,17 +554,18 @@ _READONLY = DataReadonlyCaveat()
 
 def parse_text(text: str) -> AnyCaveat:
     """Parse a caveat's text form; CaveatUnknown if it is unknown or invalid."""
+    parts = text.split(" ", 2)
+    if len(parts) == 3:
+        key, op, value = parts
+        parser = _TEXT_PARSERS.get((key, op))
+        if parser is not None and value:
+            try:
+                return parser(value)
+            except (MalformedCaveat, KeyError, ValueError, UnicodeError, binascii.Error):
+                raise CaveatUnknown(text, "invalid caveat") from None
     if text == "data.readonly":
         return _READONLY
-    key, _, rest = text.partition(" ")
-    op, _, value = rest.partition(" ")
-    parser = _TEXT_PARSERS.get((key, op))
-    if parser is None or not value:
-        raise CaveatUnknown(text)
-    try:
-        return parser(value)
-    except (MalformedCaveat, KeyError, ValueError, UnicodeError, binascii.Error):
-        raise CaveatUnknown(text, "invalid caveat") from None
+    raise CaveatUnknown(text)
 
 
 def _join(values: tuple[str, ...]) -> str:

@@ -51,9 +51,14 @@ _OPERATION_BY_METHOD = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
-    """What is known about the request a token is presented with."""
+    """What is known about the request a token is presented with.
+
+    Treated as a value and never changed after it is built; not frozen only
+    because it is built for every request and a frozen dataclass's __init__
+    costs three times as much.
+    """
 
     now: int  # unix seconds
     peer_ip: str | None = None
@@ -260,20 +265,33 @@ DEFAULT_CHECKERS: Mapping[type, Checker] = {
     AppCaveat: _check_app,
 }
 
-# Caveat objects are immutable, so parses of repeated caveat texts are shared.
-_parse = lru_cache(maxsize=4096)(parse_text)
+# Verified is built for every request: fill its slots directly rather than
+# through the generated __init__ of a frozen dataclass (see macaroon.py).
+_new_object = object.__new__
+_set_caveats = Verified.__dict__["caveats"].__set__
+_set_valid_until = Verified.__dict__["valid_until"].__set__
 
 
 class Verifier:
-    """Verifies macaroons; ``checkers`` override or extend the default per-type checks."""
+    """Verifies macaroons; ``checkers`` override or extend the default per-type checks.
 
-    __slots__ = ("_checkers",)
+    ``parse`` turns a caveat's text into its object; a long-running service
+    passes a cached `parse_text` (caveat objects are immutable), since the
+    same tokens come back again and again.
+    """
 
-    def __init__(self, checkers: Mapping[type, Checker] | None = None) -> None:
+    __slots__ = ("_checkers", "_parse")
+
+    def __init__(
+        self,
+        checkers: Mapping[type, Checker] | None = None,
+        parse: Callable[[str], AnyCaveat] = parse_text,
+    ) -> None:
         table = dict(DEFAULT_CHECKERS)
         if checkers:
             table.update(checkers)
         self._checkers = table
+        self._parse = parse
 
     def verify(self, m: Macaroon, root_key: bytes, ctx: Context) -> Verified:
         """Check the location and signature, then every caveat; raise a TokenError on failure."""
@@ -285,6 +303,7 @@ class Verifier:
     def check_caveats(self, m: Macaroon, ctx: Context) -> Verified:
         """Check every caveat (not the signature); raise a CaveatError on failure."""
         checkers = self._checkers
+        parse = self._parse
         parsed: list[AnyCaveat] = []
         valid_until: int | None = None
         for c in m.caveats:
@@ -296,7 +315,9 @@ class Verifier:
                 ) from None
             if c.vid is not None:
                 raise CaveatUnknown(text, "third-party caveats are not supported")
-            caveat = _parse(text)
+            # Parsed afresh each time: caches of parses belong to the service
+            # (the authority remembers tokens), not to this core.
+            caveat = parse(text)
             checker = checkers.get(type(caveat))
             if checker is None:
                 raise CaveatUnknown(text)
@@ -313,4 +334,7 @@ class Verifier:
             elif not ok:
                 raise CaveatUnverified(text)
             parsed.append(caveat)
-        return Verified(tuple(parsed), valid_until)
+        verified: Verified = _new_object(Verified)
+        _set_caveats(verified, tuple(parsed))
+        _set_valid_until(verified, valid_until)
+        return verified

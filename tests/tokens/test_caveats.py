@@ -1,5 +1,6 @@
 import base64
 import json
+import re
 
 import pytest
 from hypothesis import Phase, given, settings
@@ -377,6 +378,47 @@ def test_text_and_json_round_trip(c: AnyCaveat) -> None:
     assert from_json(json.loads(json.dumps(obj))) == c
     assert to_json(from_json(obj)) == obj
     assert parse_text(to_text(from_json(obj))) == c
+
+
+# The parsers of time, namespace and app check values themselves and skip the
+# constructors' checks, so they must accept exactly what those accept.
+_NAME_LIKE = st.text(alphabet="aZ09_.-ą²\u0661 /|=", max_size=130) | st.text(max_size=12)
+
+
+@SETTINGS
+@given(_NAME_LIKE)
+def test_name_parsers_accept_what_the_constructors_accept(value: str) -> None:
+    for text, cls in ((f"namespace = {value}", NamespaceCaveat), (f"app = {value}", AppCaveat)):
+        try:
+            expected: AnyCaveat | None = cls(value)
+        except MalformedCaveat:
+            expected = None
+        try:
+            got: AnyCaveat | None = parse_text(text)
+        except CaveatUnknown:
+            got = None
+        assert got == expected
+
+
+@pytest.mark.parametrize("value", ["a" * 128, "a-b.c_D9", "Z"])
+def test_names_at_the_limits(value: str) -> None:
+    assert parse_text(f"namespace = {value}") == NamespaceCaveat(value)
+    with pytest.raises(CaveatUnknown):
+        parse_text(f"namespace = {value}{'a' * 128}")
+
+
+@SETTINGS
+@given(
+    st.text(alphabet="0123456789+-_ \u0661²a", max_size=21)
+    | st.integers(min_value=0, max_value=2**64).map(str)
+)
+def test_time_parser_accepts_plain_decimals_only(value: str) -> None:
+    valid = re.fullmatch(r"[0-9]{1,19}", value) is not None and int(value) <= 2**63 - 1
+    try:
+        got: AnyCaveat | None = parse_text(f"time < {value}")
+    except CaveatUnknown:
+        got = None
+    assert got == (TimeCaveat(int(value)) if valid else None)
 
 
 @SETTINGS

@@ -1,4 +1,5 @@
 import base64
+import re
 import time
 
 import pymacaroons
@@ -105,6 +106,23 @@ def test_onedata_escape_round_trip(s: str) -> None:
     assert onedata_unescape(escaped) == s
 
 
+def _reference_unescape(s: str) -> str | None:
+    # The grammar written as regular expressions, as the first version did.
+    if re.fullmatch(r"(?:[^0_\-/+=]|0[0-5])*", s, re.DOTALL) is None:
+        return None
+    return re.sub(r"0([0-5])", lambda m: "0_-/+="[int(m.group(1))], s)
+
+
+@SETTINGS
+@given(st.text(alphabet="0123456789ab_-/+=\n\x00", max_size=30))
+def test_onedata_unescape_matches_the_grammar(s: str) -> None:
+    try:
+        got: str | None = onedata_unescape(s)
+    except MalformedToken:
+        got = None
+    assert got == _reference_unescape(s)
+
+
 # ---------------------------------------------------------------- base64
 
 
@@ -140,6 +158,11 @@ def test_b64decode_any_flavours() -> None:
 def test_b64decode_any_rejects(bad: str) -> None:
     with pytest.raises(MalformedToken):
         b64decode_any(bad)
+
+
+def test_b64decode_any_rejects_non_ascii_bytes() -> None:
+    with pytest.raises(MalformedToken):
+        b64decode_any(b"AB\xc4=")
 
 
 def test_b64decode_any_rejects_non_canonical_trailing_bits() -> None:
@@ -287,6 +310,39 @@ SIG = (b"signature", bytes(32))
 def test_bad_v1_is_malformed(raw: bytes) -> None:
     with pytest.raises(MalformedToken):
         decode_v1(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Headers and keys that miss the lookup tables take the slow path,
+        # which must refuse the same things.
+        _v1((b"identifier", b"identifier!"), SIG).replace(b"001bident", b"001Bident"),
+        _v1((b"identifier", b"i"), (b"cid", b"c"), SIG).replace(b"000acid", b"000Acid"),
+        _v1((b"location", b"l" * 12), (b"identifier", b"i"), SIG).replace(b"001aloc", b"001Aloc"),
+        _v1((b"identifier", b"i"), (b"cid", b"c")),  # cut after a caveat
+        _v1((b"identifier", b"i"), (b"cid", b"c"))[:-1],
+        _v1((b"identifier", b"i"), (b"cid", b"c" * 600))[:-1] + b"x" + _v1(SIG),
+        _v1((b"identifier", b"i"), (b"cid", b"c"), (b"vid", b"v"), (b"vid", b"v"), SIG),
+        _v1((b"identifier", b"i"), (b"cid", b"c"), (b"cl", b"\xff"), SIG),
+    ],
+)
+def test_bad_v1_off_the_fast_path_is_malformed(raw: bytes) -> None:
+    with pytest.raises(MalformedToken):
+        decode_v1(raw)
+
+
+def test_v1_fields_of_every_size_round_trip() -> None:
+    # Sizes on both sides of the header tables (256 bytes of value).
+    for n in (0, 1, 200, 255, 256, 257, 1000, 4000):
+        m = Macaroon(
+            "l" * n,
+            b"i" * n,
+            (Caveat(b"c" * n), Caveat(b"t" * n, b"v" * n, "x" * n), Caveat(b"d")),
+            bytes(32),
+        )
+        assert decode_v1(encode_v1(m)) == m
+        assert decode_v2(encode_v2(m)) == m
 
 
 def test_v1_without_location_is_read() -> None:

@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import hmac
 
@@ -15,6 +16,8 @@ from service.tokens.macaroon import (
     first_party_caveat,
     hmac_sha256,
     mint,
+    new_caveat,
+    new_macaroon,
 )
 
 SETTINGS = settings(
@@ -108,12 +111,36 @@ def test_identifier_text() -> None:
         Macaroon("", b"\xff", (), b"").identifier_text()
 
 
-def test_first_party_caveats_are_shared_but_equal() -> None:
-    a = first_party_caveat(b"namespace = shop")
-    assert a is first_party_caveat(b"namespace = shop")
-    assert a == Caveat(b"namespace = shop")
-    big = b"x" * 1000
-    assert first_party_caveat(big) == Caveat(big)
+def test_fast_constructors_build_the_dataclass_objects() -> None:
+    # first_party_caveat, new_caveat and new_macaroon fill the slots without
+    # the dataclass __init__: they must know every field, and give objects
+    # that compare, hash, print and refuse changes like the constructors' ones.
+    assert [f.name for f in dataclasses.fields(Caveat)] == ["cid", "vid", "location"]
+    assert [f.name for f in dataclasses.fields(Macaroon)] == [
+        "location",
+        "identifier",
+        "caveats",
+        "signature",
+    ]
+    first = first_party_caveat(b"namespace = shop")
+    third = new_caveat(b"tp", b"vid", "http://tp/")
+    m = new_macaroon("loc", b"id", (first, third), b"sig")
+    pairs = [
+        (first, Caveat(b"namespace = shop")),
+        (third, Caveat(b"tp", b"vid", "http://tp/")),
+        (m, Macaroon("loc", b"id", (Caveat(b"namespace = shop"), third), b"sig")),
+    ]
+    for fast, slow in pairs:
+        assert type(fast) is type(slow)
+        assert fast == slow
+        assert hash(fast) == hash(slow)
+        assert repr(fast) == repr(slow)
+    assert first is not first_party_caveat(b"namespace = shop")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.signature = b"x"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.cid = b"x"  # type: ignore[misc]
+    assert dataclasses.replace(m, signature=b"t").signature == b"t"
 
 
 def test_third_party_chain_matches_pymacaroons() -> None:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from service.tokens.caveats import AnyCaveat, NamespaceCaveat, TimeCaveat, to_text
+from service.tokens.caveats import AnyCaveat, AppCaveat, NamespaceCaveat, TimeCaveat, to_text
 from service.tokens.errors import (
     CaveatError,
     CaveatUnknown,
@@ -184,6 +184,11 @@ def test_all_caveats_must_hold() -> None:
         "AppCaveat",
         "TimeCaveat",
     ]
+    # Built without the dataclass __init__, yet the same value.
+    expected = Verified((NamespaceCaveat("a"), AppCaveat("b"), TimeCaveat(10)), 10)
+    assert verified == expected
+    assert hash(verified) == hash(expected)
+    assert repr(verified) == repr(expected)
     with pytest.raises(CaveatUnverified) as err:
         Verifier().verify(m, ROOT, dataclasses.replace(ok, app="c"))
     assert err.value.caveat == "app = b"
