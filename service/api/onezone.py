@@ -200,11 +200,14 @@ async def _named_tokens(authority: Authority, user_id: str) -> list[tuple[str, d
     return [(t, r) for t, r in zip(tids, records, strict=True) if r is not None]
 
 
+_MINTED = {kind: TOKENS_MINTED.labels(kind) for kind in ("named", "temporary")}
+
+
 def _minted(
     kind: str, body: Mapping[str, Any], status: int, rate: RateLimitResult, **headers: str
 ) -> web.Response:
     """A minting route's response, with the RateLimit headers of the mint policy; counted."""
-    TALLY.inc(TOKENS_MINTED.labels(kind))
+    TALLY.inc(_MINTED[kind])
     response = json_response(body, status=status, headers=headers or None)
     set_rate_limit_headers(response, rate)
     return response
@@ -497,6 +500,11 @@ async def confine_token(request: web.Request) -> web.Response:
     return json_response({"token": encoding.serialize_onezone(m)})
 
 
+_VERIFIED_VALID = VERIFICATIONS.labels("valid")
+_VERIFIED_INVALID = VERIFICATIONS.labels("invalid")
+_VERIFIED_UNAVAILABLE = VERIFICATIONS.labels("unavailable")
+
+
 async def _verify(request: web.Request, kind: Kind) -> web.Response:
     body = _body(request)
     authority = _authority(request)
@@ -514,12 +522,12 @@ async def _verify(request: web.Request, kind: Kind) -> web.Response:
     try:
         result = await authority.verify_onezone(body["token"], ctx, kind=kind)
     except (TokenError, TokenRejected):
-        TALLY.inc(VERIFICATIONS.labels("invalid"))
+        TALLY.inc(_VERIFIED_INVALID)
         raise
     except StoreError:
-        TALLY.inc(VERIFICATIONS.labels("unavailable"))
+        TALLY.inc(_VERIFIED_UNAVAILABLE)
         raise
-    TALLY.inc(VERIFICATIONS.labels("valid"))
+    TALLY.inc(_VERIFIED_VALID)
     return json_response(
         {"subject": _subject(result.identifier.user_id), "ttl": result.verified.ttl(ctx.now)}
     )

@@ -28,7 +28,7 @@ from .dialects import f5_error, onezone_error, retry_after_seconds
 from .forwarded import AUTH_CHECK_PREFIX, TrustedProxies
 from .ratelimit import set_rate_limit_headers
 from .responses import json_response
-from .validation import load_json_body
+from .validation import JsonBodies
 
 log = logging.getLogger("service.access")
 errlog = logging.getLogger(__name__)
@@ -191,6 +191,7 @@ class Edge:
         self._unmatched: dict[str, RouteInfo] = {}
         # Path parameters valid once are valid again: (schema, values) -> loaded.
         self._validated: dict[tuple[int, tuple[tuple[str, str], ...]], Any] = {}
+        self._bodies = JsonBodies()
 
     def _info(self, request: web.Request) -> RouteInfo:
         route = request.match_info.route
@@ -319,7 +320,7 @@ class Edge:
                         self._validated.clear()
                     self._validated[key] = data
             elif location == "json":
-                data = await load_json_body(request, schema["schema"])
+                data = await self._bodies.load(request, schema["schema"])
             else:
                 data = await parser.parse(
                     schema["schema"], request, location=location, unknown=None

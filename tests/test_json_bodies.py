@@ -1,0 +1,76 @@
+"""JSON bodies loaded by schema, small flat ones remembered by their bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from marshmallow import Schema, fields
+
+from service.errors import MalformedRequest, MissingValue
+from service.web.validation import JsonBodies
+
+
+class Body(Schema):
+    token = fields.String(required=True)
+    caveats = fields.Raw()
+
+
+class FakeRequest:
+    """What JsonBodies reads of an aiohttp request."""
+
+    def __init__(self, raw: bytes, content_type: str = "application/json") -> None:
+        self.raw = raw
+        self.reads = 0
+        self.content_type = content_type
+        self.charset: str | None = None
+        self.body_exists = bool(raw)
+
+    async def read(self) -> bytes:
+        self.reads += 1
+        return self.raw
+
+
+async def load(bodies: JsonBodies, raw: bytes, **kw: Any) -> Any:
+    return await bodies.load(FakeRequest(raw, **kw), Body())  # type: ignore[arg-type]
+
+
+async def test_a_flat_body_is_remembered_and_each_caller_gets_its_own_copy() -> None:
+    bodies, schema = JsonBodies(), Body()
+    first = await bodies.load(FakeRequest(b'{"token": "t"}'), schema)  # type: ignore[arg-type]
+    first["token"] = "changed by a handler"
+    second = await bodies.load(FakeRequest(b'{"token": "t"}'), schema)  # type: ignore[arg-type]
+    assert second == {"token": "t"}
+    assert len(bodies._loaded) == 1
+
+
+async def test_nested_values_are_not_remembered() -> None:
+    bodies = JsonBodies()
+    loaded = await load(bodies, b'{"token": "t", "caveats": [{"type": "time"}]}')
+    assert loaded == {"token": "t", "caveats": [{"type": "time"}]}
+    assert not bodies._loaded
+
+
+async def test_invalid_bodies_are_refused_every_time() -> None:
+    bodies = JsonBodies()
+    for _ in range(2):
+        with pytest.raises(MissingValue):
+            await load(bodies, b'{"caveats": 1}')
+        with pytest.raises(MalformedRequest):
+            await load(bodies, b'{"token": ')
+    assert not bodies._loaded
+
+
+async def test_webargs_rules_no_json_body_counts_as_empty() -> None:
+    bodies = JsonBodies()
+    with pytest.raises(MissingValue):
+        await load(bodies, b'{"token": "t"}', content_type="text/plain")
+    with pytest.raises(MissingValue):
+        await load(bodies, b"")
+
+
+async def test_the_cache_is_bounded() -> None:
+    bodies = JsonBodies(size=3)
+    for i in range(10):
+        await load(bodies, b'{"token": "%d"}' % i)
+        assert len(bodies._loaded) <= 3
