@@ -301,7 +301,9 @@ def main() -> int:
     redis.start()
     # Redis shares the load generator's core: the service's core does only the service's work.
     assert redis.proc is not None
-    subprocess.run(["taskset", "-p", "-c", "1", str(redis.proc.pid)], check=True, capture_output=True)
+    subprocess.run(
+        ["taskset", "-p", "-c", "1", str(redis.proc.pid)], check=True, capture_output=True
+    )
     folder = tempfile.mkdtemp(prefix="bench-")
     keys_file = os.path.join(folder, "keys.json")
     sys.path.insert(0, str(ROOT))

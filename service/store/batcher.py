@@ -35,6 +35,10 @@ except ImportError:  # pragma: no cover - redis[hiredis] is a dependency
 
 # Enough to amortise a round trip, small enough to keep replies prompt.
 MAX_BATCH = 256
+# Connections kept between batches: checking one out of redis-py's blocking
+# pool (a condition, a timer, metrics hooks) costs more than the commands of a
+# small batch. Batches in flight at once are few, so a handful suffices.
+KEPT_CONNECTIONS = 4
 
 Batch = list[tuple[tuple[Any, ...], asyncio.Future[Any]]]
 
@@ -47,6 +51,7 @@ class CommandBatcher:
         self._pending: Batch = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._kept: list[Any] = []
         self._direct = (
             isinstance(client, aioredis.Redis)
             and not client.single_connection_client
@@ -102,7 +107,8 @@ class CommandBatcher:
     async def _send_direct(self, live: Batch) -> None:
         client = self._client
         pool = client.connection_pool
-        conn = await pool.get_connection()
+        conn = await self._connection(pool)
+        kept = False
         try:
             sent = _pack_batch(conn, live)
             if not sent:
@@ -132,11 +138,29 @@ class CommandBatcher:
             except TimeoutError as e:
                 # read_response has closed the connection: its replies are out of step.
                 raise rex.TimeoutError(f"Timeout reading from {conn!r}") from e
+            if len(self._kept) < KEPT_CONNECTIONS:
+                self._kept.append(conn)
+                kept = True
         except BaseException:
             await conn.disconnect(nowait=True)
             raise
         finally:
+            if not kept:
+                await pool.release(conn)
+
+    async def _connection(self, pool: Any) -> Any:
+        """A kept connection that is still open and in step, else one from the pool."""
+        while self._kept:
+            conn = self._kept.pop()
+            try:
+                # No syscall: buffered bytes or an EOF already seen mean it cannot be used.
+                if conn.is_connected and not await conn.can_read():
+                    return conn
+            except Exception:  # noqa: S110 - closed under us: the pool will make another
+                pass
+            await conn.disconnect(nowait=True)
             await pool.release(conn)
+        return await pool.get_connection()
 
     async def _send_pipeline(self, live: Batch) -> None:
         if len(live) == 1:
@@ -158,9 +182,12 @@ class CommandBatcher:
                 f.set_result(reply)
 
     async def close(self) -> None:
-        """Wait for the batches already sent."""
+        """Wait for the batches already sent, then give the kept connections back."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        kept, self._kept = self._kept, []
+        for conn in kept:
+            await self._client.connection_pool.release(conn)
 
 
 def _pack_batch(conn: Any, live: Batch) -> list[tuple[bytes, Any, asyncio.Future[Any]]]:

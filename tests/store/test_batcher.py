@@ -243,3 +243,23 @@ async def test_a_dead_redis_fails_every_waiting_command_then_reconnects(
         assert await batcher.execute("PING") is True
     finally:
         await close_client(client)
+
+
+async def test_a_kept_connection_closed_by_a_restart_is_not_used(
+    private_redis: RedisProcess,
+) -> None:
+    settings = RedisSettings(url=private_redis.url, socket_timeout=5.0, connect_timeout=0.5)
+    client, _ = open_client(settings)
+    try:
+        batcher = CommandBatcher(client)
+        assert await batcher.execute("SET", "k", "1") is True
+        assert batcher._kept  # kept for the next batch rather than given back to the pool
+        private_redis.restart()
+        await asyncio.sleep(0.2)  # the loop sees the old connection's EOF
+        # The first batch after the restart goes out on a fresh connection and succeeds.
+        assert await batcher.execute("GET", "k") is None
+        assert await batcher.execute("PING") is True
+        await batcher.close()
+        assert not batcher._kept
+    finally:
+        await close_client(client)
