@@ -464,13 +464,15 @@ async def delete_role_binding(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     """Register the routes."""
     r = app.router
+    # First of the routes under the namespaces prefix, which aiohttp tries in
+    # the order they were added: the hot route matches at the first attempt.
+    # No HEAD: it would mint (and count) a token whose body nobody reads.
+    r.add_get(APPS + "/{name}/generate_token", generate_token, allow_head=False)
     r.add_get(APPS, list_applications)
     r.add_post(APPS, create_application)
     r.add_get(APPS + "/{name}", get_application)
     r.add_put(APPS + "/{name}", replace_application)
     r.add_delete(APPS + "/{name}", delete_application)
-    # No HEAD: it would mint (and count) a token whose body nobody reads.
-    r.add_get(APPS + "/{name}/generate_token", generate_token, allow_head=False)
     r.add_get(NAMESPACES, list_namespaces)
     r.add_post(NAMESPACES, create_namespace)
     r.add_get(NAMESPACES + "/{name}", get_namespace)
