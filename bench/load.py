@@ -11,7 +11,11 @@ at a time (counted with MONITOR: commands sent by clients, not those run
 inside scripts), the
 worker's RSS before and after, and the time from start to ready.
 
-    python bench/load.py [--duration 10] [--connections 64,256] [--routes a,b]
+    python bench/load.py [--duration 5] [--repeat 3] [--connections 64,256] [--routes a,b]
+
+On a shared machine the speed of both sides drifts within seconds, so each
+figure is the median of `--repeat` runs, the service's and the baseline's
+runs alternating.
 
 Needs `wrk` and `taskset` (Debian: wrk, util-linux).
 """
@@ -25,6 +29,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -239,6 +244,16 @@ def run_wrk(port: int, route: Route, script: str, connections: int, duration: in
     return Result(rps, p50, p99, errors)
 
 
+def median_result(runs: list[Result]) -> Result:
+    """Each figure's median over the runs (errors summed)."""
+    return Result(
+        statistics.median(r.rps for r in runs),
+        statistics.median(r.p50_ms for r in runs),
+        statistics.median(r.p99_ms for r in runs),
+        sum(r.errors for r in runs),
+    )
+
+
 def metric_total(port: int, name: str) -> float:
     """The sum of a Prometheus counter's samples as the service exposes it."""
     body = http(port, "GET", "/metrics", {})[1].decode()
@@ -287,7 +302,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per run")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per side, alternating; medians are printed"
+    )
     parser.add_argument("--connections", default="64,256")
     parser.add_argument("--routes", default="", help="comma-separated subset of route names")
     args = parser.parse_args()
@@ -324,7 +342,8 @@ def main() -> int:
         baseline = start_baseline(baseline_port, sizes)
         rss_before = rss_mb(service.pid)
         print(
-            f"machine: {os.cpu_count()} cores, {sys.version.split()[0]}, {args.duration}s per run"
+            f"machine: {os.cpu_count()} cores, {sys.version.split()[0]}, "
+            f"{args.duration}s per run, median of {args.repeat}"
         )
         print(f"start to ready: {start_to_ready:.2f} s; worker RSS before: {rss_before:.1f} MB")
         header = (
@@ -337,10 +356,13 @@ def main() -> int:
             for c in conns:
                 rt0 = metric_total(service_port, "redis_round_trips_total")
                 req0 = metric_total(service_port, "http_requests_total")
-                svc = run_wrk(service_port, route, script, c, args.duration)
+                svc_runs, base_runs = [], []
+                for _ in range(args.repeat):
+                    svc_runs.append(run_wrk(service_port, route, script, c, args.duration))
+                    base_runs.append(run_wrk(baseline_port, route, script, c, args.duration))
                 rt = metric_total(service_port, "redis_round_trips_total") - rt0
                 reqs = metric_total(service_port, "http_requests_total") - req0 - 1
-                base = run_wrk(baseline_port, route, script, c, args.duration)
+                svc, base = median_result(svc_runs), median_result(base_runs)
                 print(
                     f"{route.name:<22}{c:>6}{svc.rps:>10.0f}{svc.p50_ms:>9.2f}{svc.p99_ms:>9.2f}{svc.errors:>8}"
                     f"{base.rps:>12.0f}{base.p99_ms:>10.2f}{svc.rps / base.rps:>7.2f}"
