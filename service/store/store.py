@@ -8,6 +8,7 @@ Every method is one domain operation; redis-py failures leave as
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -95,6 +96,7 @@ def _rate_result(policy: RateLimitPolicy, reply: list[Any]) -> RateLimitResult:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _interval_ms(policy: RateLimitPolicy) -> str:
     return repr(policy.period * 1000.0 / policy.limit)
 

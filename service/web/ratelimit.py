@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from aiohttp import web
@@ -11,7 +12,12 @@ from service.errors import RateLimitResult
 
 def policy_header(result: RateLimitResult) -> str:
     """`"mint";q=600;w=60`: the quota and its window."""
-    return f'"{result.policy}";q={result.limit};w={math.ceil(result.period)}'
+    return _policy_header(result.policy, result.limit, result.period)
+
+
+@functools.lru_cache(maxsize=64)
+def _policy_header(policy: str, limit: int, period: float) -> str:
+    return f'"{policy}";q={limit};w={math.ceil(period)}'
 
 
 def limit_header(result: RateLimitResult) -> str:
