@@ -34,7 +34,14 @@ def main() -> None:
     port = int(sys.argv[1])
     sizes = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    web.run_app(make_app(sizes), host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(
+        make_app(sizes),
+        host="127.0.0.1",
+        port=port,
+        access_log=None,
+        print=None,
+        backlog=1024,  # as the service's listener
+    )
 
 
 if __name__ == "__main__":

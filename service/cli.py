@@ -66,6 +66,10 @@ def _load_settings(args: argparse.Namespace) -> Settings:
 # keep-alive connection; closing those at once would drop it. So the old
 # connections are served a little longer, each response closing its own.
 MAX_LINGER = 1.0
+# Connections the kernel may hold before they are accepted. aiohttp's 128 is
+# overrun when hundreds of clients connect at once, and a dropped SYN costs
+# the client a one-second retransmission.
+LISTEN_BACKLOG = 1024
 LINGER_POLL = 0.02
 
 
@@ -82,7 +86,11 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace - linger)
     await runner.setup()
     site = web.TCPSite(
-        runner, settings.server.host, settings.server.port, reuse_port=reuse_port or None
+        runner,
+        settings.server.host,
+        settings.server.port,
+        reuse_port=reuse_port or None,
+        backlog=LISTEN_BACKLOG,
     )
     try:
         await site.start()
