@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -154,8 +154,8 @@ async def close_client(client: Any) -> None:
 
 
 def translate_errors(
-    fn: Callable[P, Awaitable[T]],
-) -> Callable[P, Awaitable[T]]:
+    fn: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
     """Decorate a store coroutine so that redis-py failures become StoreUnavailable / StoreTimeout."""
 
     latency = REDIS_LATENCY.labels(fn.__name__)

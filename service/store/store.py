@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -310,14 +310,15 @@ class Store:
 
     # failed logins -------------------------------------------------------
 
-    async def _login_counters(
+    def _login_counters(
         self,
         name: str,
         ip: str,
         policy: RateLimitPolicy,
         ip_policy: RateLimitPolicy | None,
         mode: str,
-    ) -> RateLimitResult:
+    ) -> Coroutine[Any, Any, RateLimitResult]:
+        # Queued at once: a caller may look the user up in the same round trip.
         now = self._now_ms()
         queued = [
             self._queue(
@@ -334,6 +335,12 @@ class Store:
                     args=[now, _interval_ms(ip_policy), ip_policy.limit, mode],
                 )
             )
+        return self._login_outcome(queued, policy, ip_policy)
+
+    @translate_errors
+    async def _login_outcome(
+        self, queued: list[_Queued], policy: RateLimitPolicy, ip_policy: RateLimitPolicy | None
+    ) -> RateLimitResult:
         replies = [await self._reply(q) for q in queued]
         results = [_rate_result(policy, replies[0])]
         if ip_policy is not None:
@@ -344,19 +351,20 @@ class Store:
             return max(refused, key=lambda r: r.retry_after)
         return min(results, key=lambda r: r.remaining)
 
-    @translate_errors
-    async def login_allowed(
+    def login_allowed(
         self, name: str, ip: str, policy: RateLimitPolicy, ip_policy: RateLimitPolicy | None = None
-    ) -> RateLimitResult:
-        """Peek at the failed-login counters of (name, ip) and of ip, without consuming them."""
-        return await self._login_counters(name, ip, policy, ip_policy, "peek")
+    ) -> Coroutine[Any, Any, RateLimitResult]:
+        """Peek at the failed-login counters of (name, ip) and of ip, without consuming them.
 
-    @translate_errors
-    async def login_failed(
+        The commands are queued when this is called; await the result.
+        """
+        return self._login_counters(name, ip, policy, ip_policy, "peek")
+
+    def login_failed(
         self, name: str, ip: str, policy: RateLimitPolicy, ip_policy: RateLimitPolicy | None = None
-    ) -> RateLimitResult:
-        """Count a failed login of (name, ip) and of ip."""
-        return await self._login_counters(name, ip, policy, ip_policy, "hit")
+    ) -> Coroutine[Any, Any, RateLimitResult]:
+        """Count a failed login of (name, ip) and of ip (queued when called; await the result)."""
+        return self._login_counters(name, ip, policy, ip_policy, "hit")
 
     # named tokens --------------------------------------------------------
 

@@ -8,7 +8,6 @@ change invalidates them at once and scrypt is not paid on every request.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -107,10 +106,15 @@ async def authenticate_basic(request: web.Request, name: str, password: str) -> 
     limits = request.app[SETTINGS].rate_limits
     policy, ip_policy = limits["failed_login"], limits["failed_login_ip"]
     ip = request.remote or "unknown"
-    # The lockout gate and the user are asked for together: one round trip.
-    gate, user = await asyncio.gather(
-        store.login_allowed(name, ip, policy, ip_policy), store.get_user_by_name(name)
-    )
+    # The lockout gate is queued first, so a user lookup that must ask Redis
+    # travels in the same round trip; neither needs a task of its own.
+    pending_gate = store.login_allowed(name, ip, policy, ip_policy)
+    try:
+        user = await store.get_user_by_name(name)
+    except BaseException:
+        pending_gate.close()  # never awaited: its replies are dropped quietly
+        raise
+    gate = await pending_gate
     if not gate.allowed:
         raise RateLimited(gate, "too many failed logins")
     cache = request.app[CREDENTIAL_CACHE]
