@@ -1,6 +1,7 @@
 """The load benchmark's baseline: a bare aiohttp app that does no work.
 
-Same event loop (uvloop) and server settings as the service; each path
+Same event loop (uvloop), server settings (listen backlog, access log off)
+and frozen start-up objects as the service; each path
 answers a JSON body of the size the service's route answers, taken from the
 JSON map of path -> size given as the second argument.
 """
@@ -8,6 +9,7 @@ JSON map of path -> size given as the second argument.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 
@@ -34,8 +36,12 @@ def main() -> None:
     port = int(sys.argv[1])
     sizes = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    app = make_app(sizes)
+    # As `token-service serve` does once it has started.
+    gc.collect()
+    gc.freeze()
     web.run_app(
-        make_app(sizes),
+        app,
         host="127.0.0.1",
         port=port,
         access_log=None,
