@@ -86,6 +86,12 @@ class _Known:
         self.verified = verified
         self.until = until
 
+    def reusable(self, now: int) -> Verified | None:
+        """The remembered verification, when it still holds at `now`."""
+        if self.verified is not None and (self.until is None or now < self.until):
+            return self.verified
+        return None
+
 
 def _expiry(cavs: Sequence[AnyCaveat]) -> int | None:
     times = [c.valid_until for c in cavs if isinstance(c, TimeCaveat)]
@@ -221,9 +227,7 @@ class Authority:
         """Signature (remembered once good: the same bytes never need it again) and caveats."""
         known = self._known_good(m, purpose, ctx)
         if known is not None:
-            if known.verified is not None and (known.until is None or ctx.now < known.until):
-                return known.verified
-            return self.verifier.check_caveats(m, ctx)
+            return known.reusable(ctx.now) or self.verifier.check_caveats(m, ctx)
         key = self.keyring.key_for_token_id(key_id)
         root = self.keyring.root_key(key, purpose, m.identifier)
         verified = self.verifier.verify(m, root, ctx)
@@ -301,9 +305,9 @@ class Authority:
     def verify_f5_signature(self, m: Macaroon, ident: F5Identifier, ctx: Context) -> Verified:
         """Signature and caveats of an F5 token (pure)."""
         known = self._known_good(m, F5_PURPOSE, ctx)
-        if known is not None and known.verified is not None:
-            if known.until is None or ctx.now < known.until:
-                return known.verified
+        reused = known.reusable(ctx.now) if known is not None else None
+        if reused is not None:
+            return reused
         # The namespace and app caveats bind the token to its identifier's app.
         ctx = dataclasses.replace(ctx, namespace=ident.namespace, app=ident.app)
         return self._verify(m, ident.token_id, F5_PURPOSE, ctx)

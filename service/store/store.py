@@ -273,8 +273,7 @@ class Store:
             raise NotFound(f"no user {name}")
         pw = await asyncio.to_thread(hash_password, password)
         await self.client.hset(self.keys.user(user.id), "pw", pw)
-        # Every process drops what it remembers of the user (and of its logins).
-        await self.client.publish(self.keys.revocations(), f"user:{user.id}")
+        await self._user_changed(user.id)
 
     @translate_errors
     async def set_admin(self, name: str, admin: bool) -> None:
@@ -282,7 +281,7 @@ class Store:
         if user is None:
             raise NotFound(f"no user {name}")
         await self.client.hset(self.keys.user(user.id), "admin", int(admin))
-        await self.client.publish(self.keys.revocations(), f"user:{user.id}")
+        await self._user_changed(user.id)
 
     @translate_errors
     async def remove_user(self, name: str) -> None:
@@ -296,7 +295,11 @@ class Store:
         await self.client.delete(self.keys.username(name))
         for ns in await self.list_namespaces():
             await self.client.hdel(self.keys.roles(ns), user.id)
-        await self.client.publish(self.keys.revocations(), f"user:{user.id}")
+        await self._user_changed(user.id)
+
+    async def _user_changed(self, uid: str) -> None:
+        """Every process drops what it remembers of the user: its record and its tokens' checks."""
+        await self.client.publish(self.keys.revocations(), f"user:{uid}")
 
     @translate_errors
     async def list_users(self) -> list[User]:

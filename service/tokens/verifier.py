@@ -315,8 +315,7 @@ class Verifier:
                 ) from None
             if c.vid is not None:
                 raise CaveatUnknown(text, "third-party caveats are not supported")
-            # Parsed afresh each time: caches of parses belong to the service
-            # (the authority remembers tokens), not to this core.
+            # The core keeps no cache of parses; a service may pass a cached `parse`.
             caveat = parse(text)
             checker = checkers.get(type(caveat))
             if checker is None:

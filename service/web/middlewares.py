@@ -6,6 +6,7 @@ All of it is one middleware, `Edge`; see its docstring.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -81,13 +82,11 @@ def _http_exception_as_domain(exc: web.HTTPException) -> BaseException | None:
     return None
 
 
-def render_exception(request: web.Request, exc: BaseException) -> web.StreamResponse:
-    """The response for whatever a handler raised; HTTP redirects and cancellation re-raise."""
+def render_exception(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The response for whatever a handler raised (HTTP redirects aside: the edge re-raises them)."""
     if isinstance(exc, e.ServiceError | te.TokenError):
         return render_error(request, exc)
     if isinstance(exc, web.HTTPException):
-        if exc.status < 400:
-            raise exc
         domain = _http_exception_as_domain(exc)
         if domain is not None:
             return render_error(request, domain)
@@ -103,8 +102,6 @@ def render_exception(request: web.Request, exc: BaseException) -> web.StreamResp
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    if isinstance(exc, asyncio.CancelledError) or not isinstance(exc, Exception):
-        raise exc
     # The route pattern, not the path: a path may carry a token
     # (DELETE /user/client_tokens/{token}).
     resource = request.match_info.route.resource
@@ -167,7 +164,6 @@ class RouteInfo:
 _RID_PREFIX = os.urandom(8).hex()
 _rid_counter = itertools.count(1)
 _VALIDATED_CACHE_SIZE = 4096
-_X_FORWARDED = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host")
 
 
 class Edge:
@@ -223,9 +219,7 @@ class Edge:
                 if self._filtered is not None and self._trusted.trusts(request.remote):
                     response = await self._forwarded(request, handler, info, state)
                 else:
-                    if info.schemas:
-                        await self._validate(request, info.schemas)
-                    response = await handler(request)
+                    response = await self._run(request, handler, info)
             except web.HTTPException as exc:
                 if exc.status < 400:
                     status = exc.status
@@ -276,13 +270,6 @@ class Edge:
         """A request from a trusted proxy: its forwarding headers are checked, then believed."""
         filtered = self._filtered
         assert filtered is not None
-        headers = request.headers
-        if not any(name in headers for name in _X_FORWARDED):
-            # Nothing to apply (a sidecar's proxy on loopback, a probe): no clone of the request.
-            state.trusted_proxy = True
-            if info.schemas:
-                await self._validate(request, info.schemas)
-            return await handler(request)
         try:
             filtered.get_forwarded_for(request.headers)
             filtered.get_forwarded_proto(request.headers)
@@ -295,13 +282,19 @@ class Edge:
             state.forwarding_invalid = True
             return await handler(request)
         state.trusted_proxy = True
+        # Without X-Forwarded-For this calls the handler with the request itself;
+        # with it, with a clone that carries the client's address and scheme.
+        return await filtered.middleware(
+            request, functools.partial(self._run, handler=handler, info=info)
+        )
 
-        async def validated(req: web.Request) -> web.StreamResponse:
-            if info.schemas:
-                await self._validate(req, info.schemas)
-            return await handler(req)
-
-        return await filtered.middleware(request, validated)
+    async def _run(
+        self, request: web.Request, handler: Handler, info: RouteInfo
+    ) -> web.StreamResponse:
+        """The route's validation, then its handler."""
+        if info.schemas:
+            await self._validate(request, info.schemas)
+        return await handler(request)
 
     async def _validate(self, request: web.Request, schemas: list[dict[str, Any]]) -> None:
         """aiohttp-apispec's validation, with valid path parameters remembered."""
