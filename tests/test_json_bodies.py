@@ -1,4 +1,4 @@
-"""JSON bodies loaded by schema, small flat ones remembered by their bytes."""
+"""JSON bodies loaded by schema, small ones remembered by their bytes."""
 
 from __future__ import annotations
 
@@ -8,12 +8,22 @@ import pytest
 from marshmallow import Schema, fields
 
 from service.errors import MalformedRequest, MissingValue
-from service.web.validation import JsonBodies
+from service.web.validation import JsonBodies, _remembered_form
 
 
 class Body(Schema):
     token = fields.String(required=True)
     caveats = fields.Raw()
+
+
+class Dated(Schema):
+    token = fields.String(required=True)
+    at = fields.DateTime()
+
+
+class Measured(Schema):
+    token = fields.String(required=True)
+    size = fields.Float(allow_nan=True)
 
 
 class FakeRequest:
@@ -31,8 +41,11 @@ class FakeRequest:
         return self.raw
 
 
+BODY = Body()
+
+
 async def load(bodies: JsonBodies, raw: bytes, **kw: Any) -> Any:
-    return await bodies.load(FakeRequest(raw, **kw), Body())  # type: ignore[arg-type]
+    return await bodies.load(FakeRequest(raw, **kw), BODY)  # type: ignore[arg-type]
 
 
 async def test_a_flat_body_is_remembered_and_each_caller_gets_its_own_copy() -> None:
@@ -44,11 +57,35 @@ async def test_a_flat_body_is_remembered_and_each_caller_gets_its_own_copy() -> 
     assert len(bodies._loaded) == 1
 
 
-async def test_nested_values_are_not_remembered() -> None:
+async def test_a_nested_body_is_remembered_and_each_caller_gets_its_own_deep_copy() -> None:
     bodies = JsonBodies()
-    loaded = await load(bodies, b'{"token": "t", "caveats": [{"type": "time"}]}')
-    assert loaded == {"token": "t", "caveats": [{"type": "time"}]}
+    raw = b'{"token": "t", "caveats": [{"type": "time", "validUntil": 5, "f": 1.5}]}'
+    first = await load(bodies, raw)
+    assert first == {"token": "t", "caveats": [{"type": "time", "validUntil": 5, "f": 1.5}]}
+    first["caveats"][0]["validUntil"] = 6
+    first["caveats"].append("changed by a handler")
+    second = await load(bodies, raw)
+    assert second == {"token": "t", "caveats": [{"type": "time", "validUntil": 5, "f": 1.5}]}
+    assert type(second["caveats"][0]["validUntil"]) is int
+    assert len(bodies._loaded) == 1
+
+
+async def test_values_json_cannot_give_back_are_not_remembered() -> None:
+    bodies = JsonBodies()
+    dated = await bodies.load(
+        FakeRequest(b'{"token": "t", "at": "2026-01-01T00:00:00+00:00"}'),  # type: ignore[arg-type]
+        Dated(),
+    )
+    assert dated["at"].year == 2026
+    measured = await bodies.load(FakeRequest(b'{"token": "t", "size": NaN}'), Measured())  # type: ignore[arg-type]
+    assert measured["size"] != measured["size"]
+    # The standard library decodes what orjson refuses, a lone surrogate among them.
+    lone = await load(bodies, b'{"token": "t", "caveats": "\\ud800"}')
+    assert lone["caveats"] == "\ud800"
     assert not bodies._loaded
+    assert _remembered_form({"n": 123456789012345678901234567890}) is None
+    assert _remembered_form({"n": (1, 2)}) is None
+    assert _remembered_form({1: "key not a string"}) is None
 
 
 async def test_invalid_bodies_are_refused_every_time() -> None:
