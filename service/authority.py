@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from service.clock import Clock
 from service.errors import (
     RateLimitResult,
@@ -154,7 +156,8 @@ class Authority:
         texts = [caveats.to_text(c) for c in cavs]
         record: dict[str, str | int] = {
             "type": kind,
-            "caveats": json.dumps(texts),
+            # Plain strings, which orjson writes as the standard library reads them.
+            "caveats": orjson.dumps(texts).decode(),
             "custom": json.dumps(custom),
             "created": self.now(),
             "kid": self.keyring.active.kid,

@@ -17,6 +17,7 @@ client's. 401 means no usable token, 403 a caveat that refuses this request,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +31,6 @@ from service.errors import StoreTimeout, StoreUnavailable, TokenRejected, TokenR
 from service.metrics import TALLY, VERIFICATIONS
 from service.tokens.errors import CaveatUnknown, CaveatUnverified, TokenError, TokenExpired
 from service.web.auth import token_from_headers
-from service.web.forwarded import forwarded_header
 
 from . import docs as docs_mod
 
@@ -97,28 +97,42 @@ def _refusal(err: Exception) -> web.Response:
     return _deny(401, "token not valid", _INVALID)
 
 
-def _original_path(request: web.Request) -> str | None:
-    uri = forwarded_header(request, "X-Forwarded-Uri", "X-Original-URI")
-    if uri is not None:
-        return uri.partition("?")[0] or "/"
-    url = forwarded_header(request, "X-Original-URL")
-    if url is not None:
-        try:
-            return urlsplit(url).path or "/"
-        except ValueError:
-            return None
+def _first(headers: Any, *names: str) -> str | None:
+    """The first of the named headers that is not empty, stripped."""
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value.strip()  # type: ignore[no-any-return]
+    return None
+
+
+def _original(request: web.Request, trusted: bool) -> tuple[str, str | None, str | None]:
+    """Method, path and peer of the request being authorised.
+
+    A trusted proxy describes it in its headers (Traefik: X-Forwarded-*, nginx:
+    X-Original-* and X-Real-IP); otherwise it is this request itself, whose
+    path after /auth/check is the original path (Envoy).
+    """
     tail = request.match_info.get("tail")
-    return None if tail is None else "/" + tail
-
-
-def _peer(request: web.Request) -> str | None:
+    path = None if tail is None else "/" + tail
+    if not trusted:
+        return request.method, path, request.remote
+    headers = request.headers
+    method = _first(headers, "X-Forwarded-Method", "X-Original-Method") or request.method
+    uri = _first(headers, "X-Forwarded-Uri", "X-Original-URI")
+    if uri is not None:
+        path = uri.partition("?")[0] or "/"
+    else:
+        url = _first(headers, "X-Original-URL")
+        if url is not None:
+            try:
+                path = urlsplit(url).path or "/"
+            except ValueError:
+                path = None
     # The trusted-proxy middleware has already taken the client out of
     # X-Forwarded-For; X-Real-IP serves proxies that send only that.
-    if request[STATE].trusted_proxy and "X-Forwarded-For" not in request.headers:
-        real = forwarded_header(request, "X-Real-IP")
-        if real:
-            return real
-    return request.remote
+    peer = None if "X-Forwarded-For" in headers else _first(headers, "X-Real-IP")
+    return method, path, peer or request.remote
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -132,10 +146,11 @@ _TAIL = {
 
 
 def _documented(check: Handler, path_parameters: list[dict[str, Any]]) -> Handler:
-    """`check` with its own API description: aiohttp-apispec keeps one per handler object."""
+    """`check` with its own API description: aiohttp-apispec keeps one per handler object.
 
-    async def handler(request: web.Request) -> web.Response:
-        return await check(request)
+    A partial is a new object that calls `check` itself, without a coroutine of its own.
+    """
+    handler = functools.partial(check)
 
     documented: Handler = docs(
         tags=["authorization check"],
@@ -179,13 +194,8 @@ def setup_routes(app: web.Application) -> None:
         token = token_from_headers(request, extra_header)
         if token is None:
             return _deny(401, "no token", _CHALLENGE)
-        ctx = authority.context(
-            peer_ip=_peer(request),
-            method=forwarded_header(request, "X-Forwarded-Method", "X-Original-Method")
-            or request.method,
-            path=_original_path(request),
-            interface="rest",
-        )
+        method, path, peer = _original(request, state.trusted_proxy)
+        ctx = authority.context(peer_ip=peer, method=method, path=path, interface="rest")
         try:
             verification = await authority.verify_any(token, ctx)
         except (TokenError, TokenRejected) as err:

@@ -11,10 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from aiohttp import web
 from aiohttp_remotes import XForwardedFiltered
-
-from service.appkeys import STATE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 AUTH_CHECK_PREFIX = "/auth/check"
@@ -46,14 +43,3 @@ class TrustedProxies:
                 self._answers.clear()
             self._answers[address] = known
         return known
-
-
-def forwarded_header(request: web.Request, *names: str) -> str | None:
-    """The first of the named headers, only when the request came through a trusted proxy."""
-    if not request[STATE].trusted_proxy:
-        return None
-    for name in names:
-        value = request.headers.get(name)
-        if value:
-            return value.strip()
-    return None

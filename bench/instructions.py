@@ -1,0 +1,346 @@
+"""Instructions per request: the service against a bare aiohttp app, counted by callgrind.
+
+Wall-clock figures on a shared 2-core machine drift by tens of per cent within
+a minute; instruction counts do not. This counts what the worker executes to
+handle one request inside aiohttp's `Application`, from a parsed request to a
+response object not yet written: routing, the edge middleware, validation, the
+handler and the store call, with their share of the Redis batch. The HTTP
+parser, the response writer and the kernel are left out: they do the same work
+for the service and the baseline (the bare app of `bench/load.py`).
+
+Each figure is (instructions with K requests handled - instructions with the
+same K requests only built) / K, under `valgrind --tool=callgrind` with
+PYTHONHASHSEED=0, so that start-up, imports and building the requests cancel
+out; repeated runs agree to about 0.1 %. The mint routes handle 64 concurrent
+requests at a time against a real redis-server, so the commands of one tick
+share a pipeline as under load; the verification routes run one at a time,
+served by the verification cache (`cache.size` 10,000, as in `bench/load.py`).
+
+    python bench/instructions.py [--requests 1000] [--routes a,b]
+
+Needs valgrind (Debian: valgrind) and redis-server. About a minute per route
+and side, two at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+ADMIN_PASSWORD = "bench-admin-password"
+ROUTES = (
+    "generate_token",
+    "temporary_token",
+    "client_tokens",
+    "verify_access_token",
+    "auth_check",
+    "healthz",  # for scale: the edge middleware and a constant answer
+)
+CONCURRENT = {"generate_token": 64, "temporary_token": 64, "client_tokens": 64}
+
+
+# The child: one route, one side, K requests -------------------------------
+
+
+class _Transport:
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class _Protocol:
+    """What a request reads of its connection: a loopback peer (a trusted proxy by default)."""
+
+    def __init__(self) -> None:
+        self.transport = _Transport()
+        self.peername = ("127.0.0.1", 40000)
+        self.sockname = ("127.0.0.1", 8080)
+        self.ssl_context = None
+        self._reading_paused = False
+        self.writer: Any = None
+
+    def pause_reading(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def resume_reading(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class _Writer:
+    transport = _Transport()
+
+    async def write_headers(self, *args: Any) -> None:
+        pass
+
+    async def write(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    async def write_eof(self, *args: Any) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+
+Spec = tuple[str, str, dict[str, str], str | None]
+
+
+class Requests:
+    """Builds parsed requests as aiohttp's server would hand them to the application."""
+
+    def __init__(self) -> None:
+        self.protocol = _Protocol()
+        self.writer = _Writer()
+        self.protocol.writer = self.writer
+
+    def build(self, spec: Spec) -> Any:
+        from aiohttp import HttpVersion11
+        from aiohttp.http_parser import RawRequestMessage
+        from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+        from aiohttp.web_request import Request
+        from multidict import CIMultiDict, CIMultiDictProxy
+        from yarl import URL
+
+        method, path, headers, body = spec
+        loop = asyncio.get_running_loop()
+        payload: Any = EMPTY_PAYLOAD
+        if body is not None:
+            payload = StreamReader(self.protocol, 2**16, loop=loop)  # type: ignore[arg-type]
+            payload.feed_data(body.encode())
+            payload.feed_eof()
+            headers = {**headers, "Content-Length": str(len(body))}
+        message = RawRequestMessage(
+            method,
+            path,
+            HttpVersion11,
+            CIMultiDictProxy(CIMultiDict(headers)),
+            (),
+            False,
+            None,
+            False,
+            False,
+            URL(path),
+        )
+        return Request(
+            message,
+            payload,
+            self.protocol,
+            self.writer,
+            None,
+            loop,
+            client_max_size=1 << 20,  # type: ignore[arg-type]
+        )
+
+
+async def _call(app: Any, requests: Requests, spec: Spec) -> tuple[int, bytes]:
+    response = await app._handle(requests.build(spec))
+    return response.status, response.body
+
+
+async def _prepare(app: Any, requests: Requests) -> dict[str, Spec]:
+    """The routes of bench/load.py, with what they need created through the API."""
+    basic = "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+    json_ct = {"Content-Type": "application/json"}
+    status, body = await _call(
+        app,
+        requests,
+        (
+            "POST",
+            "/api/v3/onezone/user/tokens/named",
+            {"Authorization": basic, **json_ct},
+            json.dumps({"name": "bench"}),
+        ),
+    )
+    assert status == 201, body
+    access = json.loads(body)["token"]
+    api = {"Authorization": f"APIToken {access}", **json_ct}
+    ns_body = json.dumps({"metadata": {"name": "bench"}, "spec": {}})
+    assert (await _call(app, requests, ("POST", "/api/web/namespaces", api, ns_body)))[0] == 200
+    apps = "/api/config/namespaces/bench/third_party_applications"
+    app_body = json.dumps({"metadata": {"name": "app1"}, "spec": {}})
+    assert (await _call(app, requests, ("POST", apps, api, app_body)))[0] == 200
+    status, body = await _call(app, requests, ("GET", f"{apps}/app1/generate_token", api, None))
+    assert status == 200, body
+    f5_token = json.loads(body)["token"]
+    temporary = json.dumps(
+        {
+            "type": {"accessToken": {}},
+            "caveats": [{"type": "time", "validUntil": int(time.time()) + 3600}],
+        }
+    )
+    return {
+        "generate_token": (
+            "GET",
+            f"{apps}/app1/generate_token",
+            {"Authorization": f"APIToken {access}"},
+            None,
+        ),
+        "temporary_token": (
+            "POST",
+            "/api/v3/onezone/user/tokens/temporary",
+            {"X-Auth-Token": access, **json_ct},
+            temporary,
+        ),
+        "client_tokens": (
+            "POST",
+            "/api/v3/onezone/user/client_tokens",
+            {"Authorization": basic, **json_ct},
+            "",
+        ),
+        "verify_access_token": (
+            "POST",
+            "/api/v3/onezone/tokens/verify_access_token",
+            json_ct,
+            json.dumps({"token": access}),
+        ),
+        "auth_check": ("GET", "/auth/check", {"Authorization": f"Bearer {f5_token}"}, None),
+        "healthz": ("GET", "/healthz", {}, None),
+    }
+
+
+async def _run(
+    app: Any, requests: Requests, spec: Spec, count: int, concurrent: int, handle: bool
+) -> None:
+    done = 0
+    while done < count:
+        batch = [requests.build(spec) for _ in range(concurrent)]
+        done += concurrent
+        if not handle:
+            continue
+        if concurrent == 1:  # as a connection's task calls the application
+            responses = [await app._handle(batch[0])]
+        else:  # concurrent connections: a task each
+            responses = await asyncio.gather(*(app._handle(r) for r in batch))
+        assert all(r.status in (200, 201) for r in responses), responses[0].body
+
+
+async def child(route: str, count: int, handle: bool, baseline: bool) -> None:
+    import gc
+
+    import baseline_app
+    from aiohttp import web
+    from redis_procs import RedisProcess
+
+    from service import settings as settings_mod
+    from service.app import create_app
+    from service.tokens.keys import KeyRing
+
+    redis = RedisProcess()
+    redis.start()
+    settings = settings_mod.load(environ={})
+    limits = dict(settings.rate_limits)
+    for name in ("mint", "generate_token", "generate_token_app"):
+        limits[name] = settings_mod.RateLimitPolicy(name, 100_000_000, 1)
+    settings = settings.replace(
+        redis__url=redis.url,
+        admin__password=settings_mod.Secret(ADMIN_PASSWORD),
+        keys__json=settings_mod.Secret(json.dumps({"keys": [KeyRing.generate_entry("bench")]})),
+        cache__size=10_000,
+        server__log_level="warning",
+        rate_limits=limits,
+    )
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    requests = Requests()
+    try:
+        spec = (await _prepare(app, requests))[route]
+        target = app
+        if baseline:
+            _, body = await _call(app, requests, spec)
+            target = baseline_app.make_app({spec[1]: len(body or b"")})
+            await web.AppRunner(target).setup()
+        concurrent = CONCURRENT.get(route, 1)
+        await _run(target, requests, spec, concurrent * 4, concurrent, True)  # warm
+        gc.collect()
+        gc.freeze()
+        await _run(target, requests, spec, count, concurrent, handle)
+    finally:
+        await runner.cleanup()
+        redis.close()
+
+
+# The parent: pairs of runs under callgrind --------------------------------
+
+
+def instructions(route: str, count: int, handle: bool, baseline: bool) -> int:
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--child",
+        route,
+        str(count),
+        "1" if handle else "0",
+        "1" if baseline else "0",
+    ]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    m = re.search(r"Collected : ([\d,]+)", done.stderr)
+    if done.returncode != 0 or m is None:
+        raise RuntimeError(f"{route}: callgrind run failed:\n{done.stderr[-2000:]}")
+    return int(m.group(1).replace(",", ""))
+
+
+def per_request(route: str, count: int, baseline: bool) -> float:
+    with ThreadPoolExecutor(2) as pool:
+        handled = pool.submit(instructions, route, count, True, baseline)
+        built = pool.submit(instructions, route, count, False, baseline)
+        return (handled.result() - built.result()) / count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=1024, help="requests per run (K)")
+    parser.add_argument("--routes", default="", help="comma-separated subset of route names")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        route, count, handle, baseline = args.child
+        import uvloop
+
+        uvloop.install()
+        asyncio.run(child(route, int(count), handle == "1", baseline == "1"))
+        return 0
+    for tool in ("valgrind", "redis-server"):
+        if not shutil.which(tool):
+            print(f"error: {tool} is required", file=sys.stderr)
+            return 2
+    routes = args.routes.split(",") if args.routes else list(ROUTES)
+    print(f"{args.requests} requests per run, PYTHONHASHSEED=0, {sys.version.split()[0]}")
+    print(f"{'route':<22}{'service':>10}{'baseline':>10}{'extra':>10}{'ratio':>7}")
+    for route in routes:
+        service = per_request(route, args.requests, baseline=False)
+        base = per_request(route, args.requests, baseline=True)
+        print(
+            f"{route:<22}{service / 1000:>9.1f}k{base / 1000:>9.1f}k"
+            f"{(service - base) / 1000:>9.1f}k{base / service:>7.2f}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
