@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -33,6 +33,9 @@ from service.tokens.errors import CaveatUnknown, CaveatUnverified, TokenError, T
 from service.web.auth import token_from_headers
 
 from . import docs as docs_mod
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
 
 PATH = "/auth/check"
 # Bound once: this is the hot path of a sidecar.
@@ -97,12 +100,12 @@ def _refusal(err: Exception) -> web.Response:
     return _deny(401, "token not valid", _INVALID)
 
 
-def _first(headers: Any, *names: str) -> str | None:
+def _first(headers: CIMultiDictProxy[str], *names: str) -> str | None:
     """The first of the named headers that is not empty, stripped."""
     for name in names:
         value = headers.get(name)
         if value:
-            return value.strip()  # type: ignore[no-any-return]
+            return value.strip()
     return None
 
 
