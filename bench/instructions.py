@@ -11,10 +11,13 @@ for the service and the baseline (the bare app of `bench/load.py`).
 Each figure is (instructions with K requests handled - instructions with the
 same K requests only built) / K, under `valgrind --tool=callgrind` with
 PYTHONHASHSEED=0, so that start-up, imports and building the requests cancel
-out; repeated runs agree to about 0.1 %. The mint routes handle 64 concurrent
-requests at a time against a real redis-server, so the commands of one tick
-share a pipeline as under load; the verification routes run one at a time,
-served by the verification cache (`cache.size` 10,000, as in `bench/load.py`).
+out. The mint routes handle 64 concurrent requests at a time against a real
+redis-server, so the commands of one tick share a pipeline as under load
+(repeated runs agree to about 1.5 %: batch sizes depend on timing); the others
+run one at a time, served by the verification cache (`cache.size` 10,000, as
+in `bench/load.py`; repeated runs agree to 0.2 %). Instructions are not time:
+under valgrind OpenSSL runs without the CPU's SHA extensions, so the token
+chain weighs more here than it costs.
 
     python bench/instructions.py [--requests 1000] [--routes a,b]
 
