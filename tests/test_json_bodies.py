@@ -111,3 +111,11 @@ async def test_the_cache_is_bounded() -> None:
     for i in range(10):
         await load(bodies, b'{"token": "%d"}' % i)
         assert len(bodies._loaded) <= 3
+
+
+async def test_integers_beyond_64_bits_stay_exact() -> None:
+    bodies = JsonBodies()
+    for number in (123456789012345678901234567890, -9223372036854775809, 2**64):
+        loaded = await load(bodies, b'{"token": "t", "caveats": [%d, 1.5]}' % number)
+        assert loaded["caveats"] == [number, 1.5]
+        assert type(loaded["caveats"][0]) is int

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -23,6 +24,7 @@ _MISSING = "Missing data for required field."
 _REMEMBERED_BODIES = 2048
 _REMEMBERED_BODY_SIZE = 1024
 _SCALARS = frozenset({str, int, bool, type(None)})
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 _KINDS: tuple[tuple[type[fields.Field[Any]], str], ...] = (
     (fields.Boolean, "boolean"),
@@ -89,7 +91,8 @@ def error_callback(
 
 
 def _decode_json(raw: bytes, charset: str | None) -> Any:
-    if charset is None or charset.lower() in {"utf-8", "utf8"}:
+    # orjson reads an integer beyond 64 bits as a float; the standard library keeps it exact.
+    if (charset is None or charset.lower() in {"utf-8", "utf8"}) and not _LONG_DIGITS.search(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
