@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
-
 from service.clock import Clock
 from service.errors import (
     RateLimitResult,
@@ -156,8 +154,7 @@ class Authority:
         texts = [caveats.to_text(c) for c in cavs]
         record: dict[str, str | int] = {
             "type": kind,
-            # Plain strings, which orjson writes as the standard library reads them.
-            "caveats": orjson.dumps(texts).decode(),
+            "caveats": json.dumps(texts),
             "custom": json.dumps(custom),
             "created": self.now(),
             "kid": self.keyring.active.kid,

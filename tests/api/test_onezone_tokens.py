@@ -588,3 +588,11 @@ async def test_routes_are_in_the_swagger_spec(client: Client) -> None:
         if p["in"] == "body"
     ]
     assert body["schema"] == {"$ref": "#/definitions/OnezoneNamedTokenCreateRequest"}
+
+
+async def test_custom_metadata_keeps_integers_beyond_64_bits(client: Client) -> None:
+    _, auth = await new_user(client)
+    huge = {"big": 2**70, "small": -(2**63) - 1, "text": "ż"}
+    tid, _ = await create_named(client, auth, customMetadata=huge)
+    named = await expect(await client.get(f"{API}/tokens/named/{tid}", headers=auth), 200)
+    assert named["metadata"]["custom"] == huge

@@ -228,3 +228,12 @@ async def test_unsupported_method_is_onezone_error(client: Client, auth: dict[st
     await expect_error(resp, 405, "notSupported")
     assert "GET" in resp.headers["Allow"]
     await expect_error(await client.get(f"{API}/nowhere", headers=auth), 404, "notFound")
+
+
+async def test_a_refused_caveat_with_an_integer_beyond_64_bits_is_echoed_in_a_400(
+    client: Client, auth: dict[str, str]
+) -> None:
+    body = b'{"caveats": [{"type": "time", "validUntil": 1, "filter": 123456789012345678901234567890}]}'
+    resp = await client.post(f"{API}/user/tokens/temporary", data=body, headers={**auth, **JSON})
+    assert resp.status == 400, await resp.text()
+    assert "123456789012345678901234567890" in await resp.text()
