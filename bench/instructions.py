@@ -36,7 +36,7 @@ import re
 import shutil
 import subprocess
 import sys
-import time
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-ADMIN_PASSWORD = "bench-admin-password"
+import load  # noqa: E402  (the routes and settings of the load benchmark)
+
 ROUTES = (
     "generate_token",
     "temporary_token",
@@ -160,18 +161,10 @@ async def _call(app: Any, requests: Requests, spec: Spec) -> tuple[int, bytes]:
 
 async def _prepare(app: Any, requests: Requests) -> dict[str, Spec]:
     """The routes of bench/load.py, with what they need created through the API."""
-    basic = "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+    basic = "Basic " + base64.b64encode(f"admin:{load.ADMIN_PASSWORD}".encode()).decode()
     json_ct = {"Content-Type": "application/json"}
-    status, body = await _call(
-        app,
-        requests,
-        (
-            "POST",
-            "/api/v3/onezone/user/tokens/named",
-            {"Authorization": basic, **json_ct},
-            json.dumps({"name": "bench"}),
-        ),
-    )
+    named = ("POST", "/api/v3/onezone/user/tokens/named", {"Authorization": basic, **json_ct})
+    status, body = await _call(app, requests, (*named, json.dumps({"name": "bench"})))
     assert status == 201, body
     access = json.loads(body)["token"]
     api = {"Authorization": f"APIToken {access}", **json_ct}
@@ -182,41 +175,12 @@ async def _prepare(app: Any, requests: Requests) -> dict[str, Spec]:
     assert (await _call(app, requests, ("POST", apps, api, app_body)))[0] == 200
     status, body = await _call(app, requests, ("GET", f"{apps}/app1/generate_token", api, None))
     assert status == 200, body
-    f5_token = json.loads(body)["token"]
-    temporary = json.dumps(
-        {
-            "type": {"accessToken": {}},
-            "caveats": [{"type": "time", "validUntil": int(time.time()) + 3600}],
-        }
-    )
-    return {
-        "generate_token": (
-            "GET",
-            f"{apps}/app1/generate_token",
-            {"Authorization": f"APIToken {access}"},
-            None,
-        ),
-        "temporary_token": (
-            "POST",
-            "/api/v3/onezone/user/tokens/temporary",
-            {"X-Auth-Token": access, **json_ct},
-            temporary,
-        ),
-        "client_tokens": (
-            "POST",
-            "/api/v3/onezone/user/client_tokens",
-            {"Authorization": basic, **json_ct},
-            "",
-        ),
-        "verify_access_token": (
-            "POST",
-            "/api/v3/onezone/tokens/verify_access_token",
-            json_ct,
-            json.dumps({"token": access}),
-        ),
-        "auth_check": ("GET", "/auth/check", {"Authorization": f"Bearer {f5_token}"}, None),
-        "healthz": ("GET", "/healthz", {}, None),
+    routes = {
+        r.name: (r.method, r.path, r.headers, r.body)
+        for r in load.bench_routes(access, basic, json.loads(body)["token"])
     }
+    routes["healthz"] = ("GET", "/healthz", {}, None)
+    return routes
 
 
 async def _run(
@@ -235,6 +199,16 @@ async def _run(
         assert all(r.status in (200, 201) for r in responses), responses[0].body
 
 
+def _settings(redis_url: str, folder: str) -> Any:
+    """The settings bench/load.py gives the service, with a new key in `folder`."""
+    from service import settings as settings_mod
+    from service.tokens.keys import KeyRing
+
+    keys_file = os.path.join(folder, "keys.json")
+    Path(keys_file).write_text(json.dumps({"keys": [KeyRing.generate_entry("bench")]}))
+    return settings_mod.load(environ=load.service_environment(redis_url, keys_file))
+
+
 async def child(route: str, count: int, handle: bool, baseline: bool) -> None:
     import gc
 
@@ -242,24 +216,12 @@ async def child(route: str, count: int, handle: bool, baseline: bool) -> None:
     from aiohttp import web
     from redis_procs import RedisProcess
 
-    from service import settings as settings_mod
     from service.app import create_app
-    from service.tokens.keys import KeyRing
 
     redis = RedisProcess()
     redis.start()
-    settings = settings_mod.load(environ={})
-    limits = dict(settings.rate_limits)
-    for name in ("mint", "generate_token", "generate_token_app"):
-        limits[name] = settings_mod.RateLimitPolicy(name, 100_000_000, 1)
-    settings = settings.replace(
-        redis__url=redis.url,
-        admin__password=settings_mod.Secret(ADMIN_PASSWORD),
-        keys__json=settings_mod.Secret(json.dumps({"keys": [KeyRing.generate_entry("bench")]})),
-        cache__size=10_000,
-        server__log_level="warning",
-        rate_limits=limits,
-    )
+    folder = tempfile.mkdtemp(prefix="bench-")
+    settings = _settings(redis.url, folder)
     app = create_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -279,6 +241,7 @@ async def child(route: str, count: int, handle: bool, baseline: bool) -> None:
     finally:
         await runner.cleanup()
         redis.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # The parent: pairs of runs under callgrind --------------------------------

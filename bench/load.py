@@ -97,25 +97,28 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def service_environment(redis_url: str, keys_file: str) -> dict[str, str]:
+    """The service's settings under benchmark: no request log, a verification cache, no limits."""
+    return {
+        "TOKEN_SERVICE_REDIS_URL": redis_url,
+        "TOKEN_SERVICE_KEYS_FILE": keys_file,
+        "TOKEN_SERVICE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "TOKEN_SERVICE_SERVER_LOG_LEVEL": "warning",
+        "TOKEN_SERVICE_CACHE_SIZE": "10000",
+        "TOKEN_SERVICE_RATE_LIMITS_MINT_LIMIT": "100000000",
+        "TOKEN_SERVICE_RATE_LIMITS_MINT_PERIOD": "1",
+        "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_LIMIT": "100000000",
+        "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_PERIOD": "1",
+        "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_APP_LIMIT": "100000000",
+        "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_APP_PERIOD": "1",
+    }
+
+
 def start_service(
     port: int, redis_url: str, keys_file: str
 ) -> tuple[subprocess.Popen[bytes], float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKEN_SERVICE_")}
-    env.update(
-        {
-            "TOKEN_SERVICE_REDIS_URL": redis_url,
-            "TOKEN_SERVICE_KEYS_FILE": keys_file,
-            "TOKEN_SERVICE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "TOKEN_SERVICE_SERVER_LOG_LEVEL": "warning",
-            "TOKEN_SERVICE_CACHE_SIZE": "10000",
-            "TOKEN_SERVICE_RATE_LIMITS_MINT_LIMIT": "100000000",
-            "TOKEN_SERVICE_RATE_LIMITS_MINT_PERIOD": "1",
-            "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_LIMIT": "100000000",
-            "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_PERIOD": "1",
-            "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_APP_LIMIT": "100000000",
-            "TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_APP_PERIOD": "1",
-        }
-    )
+    env.update(service_environment(redis_url, keys_file))
     cmd = ["taskset", "-c", "0", sys.executable, "-m", "service", "serve", "--port", str(port)]
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -170,6 +173,13 @@ def prepare_routes(port: int) -> list[Route]:
     status, body = http(port, "GET", f"{apps}/app1/generate_token", api)
     assert status == 200, (status, body)
     f5_token = json.loads(body)["token"]
+    return bench_routes(access, basic, f5_token)
+
+
+def bench_routes(access: str, basic: str, f5_token: str) -> list[Route]:
+    """The measured routes, given a named access token, Basic credentials and an F5 token."""
+    json_ct = {"Content-Type": "application/json"}
+    apps = "/api/config/namespaces/bench/third_party_applications"
     valid_until = int(time.time()) + 3600
     temporary = json.dumps(
         {"type": {"accessToken": {}}, "caveats": [{"type": "time", "validUntil": valid_until}]}
