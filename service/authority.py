@@ -12,7 +12,7 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from service.clock import Clock
 from service.errors import (
@@ -259,6 +259,12 @@ class Authority:
         verified = self.verify_onezone_signature(m, ident, ctx)
         if kind is not None and ident.kind != kind:
             raise WrongTokenType(kind, ident.kind)
+        return await self._onezone_record(ident, verified)
+
+    async def _onezone_record(
+        self, ident: OnezoneIdentifier, verified: Verified
+    ) -> OnezoneVerification:
+        """The store's part of verifying an Onezone token: its record or generation."""
         if ident.persistence == "named":
             result = await self.store.check_named(ident.user_id, ident.token_id)
         else:
@@ -315,7 +321,10 @@ class Authority:
     async def verify_f5(self, token: str, ctx: Context) -> F5Verification:
         """Fully verify an F5 AuthToken: signature, caveats, app, generation and record."""
         m, ident = self.parse_f5(token)
-        verified = self.verify_f5_signature(m, ident, ctx)
+        return await self._f5_record(ident, self.verify_f5_signature(m, ident, ctx))
+
+    async def _f5_record(self, ident: F5Identifier, verified: Verified) -> F5Verification:
+        """The store's part of verifying an F5 token: its app, generation and record."""
         result = await self.store.check_f5(
             ident.namespace, ident.app, ident.generation, ident.token_id, ident.user_id
         )
@@ -324,9 +333,57 @@ class Authority:
 
     async def verify_any(self, token: str, ctx: Context) -> OnezoneVerification | F5Verification:
         """Verify a token of either kind (access tokens only for Onezone)."""
-        if token[:2] == "Ag" or token[:1] == "\x02":
+        if _looks_f5(token):
             return await self.verify_f5(token, ctx)
         return await self.verify_onezone(token, ctx, kind="access")
+
+    # Without a context ----------------------------------------------------
+
+    @overload
+    async def verify_remembered(
+        self, token: str, *, f5: Literal[False]
+    ) -> OnezoneVerification | None: ...
+
+    @overload
+    async def verify_remembered(
+        self, token: str, *, f5: bool
+    ) -> OnezoneVerification | F5Verification | None: ...
+
+    async def verify_remembered(
+        self, token: str, *, f5: bool
+    ) -> OnezoneVerification | F5Verification | None:
+        """Fully verify a token that needs no request context, or return None.
+
+        That is a token seen before, whose signature was good and whose caveats
+        depend on nothing but the clock (see `_Known`) and still hold: only the
+        store's part is left. None for any other token, which the caller then
+        verifies with a context (`verify_any`, `verify_onezone*`, `verify_f5`),
+        which also gives the reason of a refusal. Onezone tokens must be access
+        tokens; F5 tokens are taken only when `f5` is true. No location is
+        required of the token.
+        """
+        cached = self._parsed.get(token)
+        if cached is None:
+            return None
+        m, ident = cached
+        known = self._known.get(id(m))
+        if known is None or known.macaroon is not m:
+            return None
+        verified = known.reusable(self.now())
+        if verified is None:
+            return None
+        if isinstance(ident, F5Identifier):
+            if not f5 or known.purpose != F5_PURPOSE or not _looks_f5(token):
+                return None
+            return await self._f5_record(ident, verified)
+        if known.purpose != ONEZONE_PURPOSE or ident.kind != "access" or _looks_f5(token):
+            return None
+        return await self._onezone_record(ident, verified)
+
+
+def _looks_f5(token: str) -> bool:
+    """Whether a token is taken for an F5 AuthToken (V2: 0x02, "Ag" in base64), not Onezone's V1."""
+    return token[:2] == "Ag" or token[:1] == "\x02"
 
 
 def _raise_for(result: CheckResult) -> None:

@@ -324,3 +324,62 @@ async def test_malformed_forwarding_headers_are_denied_not_400(client: Client, a
     resp = await client.get("/api/v3/onezone/user", headers={"X-Forwarded-For": "not an address"})
     assert resp.status == 400
     assert (await resp.json())["error"]["id"] == "badMessage"
+
+
+async def test_clock_only_tokens_need_no_description_of_the_request(
+    client: Client, alice: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once seen, a token whose caveats bind only time is checked without the request's
+    description; the store and the clock still decide."""
+    authority = client.app[AUTHORITY]
+    described: list[str] = []
+    original = authority.verify_any
+
+    async def spy(token: str, ctx: Context) -> Any:
+        described.append(token)
+        return await original(token, ctx)
+
+    monkeypatch.setattr(authority, "verify_any", spy)
+    plain = await temporary(client, alice, ttl=60)
+    bound = await temporary(client, alice, IpCaveat(("127.0.0.1/32",)))
+    f5 = await f5_token(client, alice)
+    for _ in range(3):
+        for token in (plain, bound, f5):
+            assert await status(client, bearer(token)) == 200
+    assert described.count(plain) == 1
+    assert described.count(f5) == 1
+    # An ip caveat is checked against every request it is presented with.
+    assert described.count(bound) == 3
+    # From another peer (a trusted proxy's X-Real-IP) the bound token is refused at once.
+    r = await client.get(CHECK, headers=bearer(bound, X_Real_IP="10.9.9.9"))
+    await refusal(r, 403)
+
+    clock.advance(61)
+    assert await refusal(await client.get(CHECK, headers=bearer(plain)), 401) == "token expired"
+    await client.app[STORE].revoke_temporary(alice, 3600)
+    assert await refusal(await client.get(CHECK, headers=bearer(bound)), 401) == "token revoked"
+    assert await status(client, bearer(f5)) == 200
+
+
+async def test_remembered_verification_keeps_token_kinds_apart(client: Client, alice: str) -> None:
+    authority = client.app[AUTHORITY]
+    access = await temporary(client, alice)
+    identity = (
+        await authority.mint_temporary(alice, "identity", [TimeCaveat(authority.now() + 60)])
+    ).token
+    f5 = await f5_token(client, alice)
+    for _ in range(2):
+        assert await status(client, bearer(access)) == 200
+        assert await status(client, bearer(f5)) == 200
+        await refusal(await client.get(CHECK, headers=bearer(identity)), 401)
+    # Each has been verified once, and is remembered.
+    assert await authority.verify_remembered(access, f5=True) is not None
+    assert await authority.verify_remembered(f5, f5=True) is not None
+    # Not for the routes that take Onezone access tokens only.
+    assert await authority.verify_remembered(f5, f5=False) is None
+    assert await authority.verify_remembered(identity, f5=True) is None
+    assert await authority.verify_remembered("never seen", f5=True) is None
+    # F5 tokens do not authenticate Onezone calls, however often they are seen.
+    for _ in range(2):
+        r = await client.get("/api/v3/onezone/user", headers=bearer(f5))
+        assert r.status == 401

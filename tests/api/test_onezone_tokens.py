@@ -596,3 +596,29 @@ async def test_custom_metadata_keeps_integers_beyond_64_bits(client: Client) -> 
     tid, _ = await create_named(client, auth, customMetadata=huge)
     named = await expect(await client.get(f"{API}/tokens/named/{tid}", headers=auth), 200)
     assert named["metadata"]["custom"] == huge
+
+
+async def test_verification_without_a_context_gives_the_same_answers(
+    client: Client, clock: FakeClock
+) -> None:
+    """A token seen before whose caveats bind only time skips its context; answers do not change."""
+    uid, auth = await new_user(client)
+    token = await create_temporary(client, auth, NOW + 60)
+    as_token = {"X-Auth-Token": token}
+    for elapsed in (0, 10):
+        clock.advance(elapsed)
+        assert await expect(await client.get(f"{API}/user", headers=as_token), 200)
+        assert await expect(await verify(client, token), 200) == {
+            "subject": {"type": "user", "id": uid},
+            "ttl": 60 - elapsed,
+        }
+    # Still an access token, not an identity token.
+    await expect_error(await verify(client, token, "identity"), 400, "notAnIdentityToken")
+    clock.advance(51)
+    await expect_error(await client.get(f"{API}/user", headers=as_token), 401, "unauthorized")
+    await expect_error(
+        await verify(client, token),
+        400,
+        "tokenCaveatUnverified",
+        caveat={"type": "time", "validUntil": NOW + 60},
+    )
