@@ -29,6 +29,9 @@ class VerificationCache:
         self.max_staleness = max_staleness
         self._clock = clock
         self._entries: OrderedDict[str, tuple[Any, float, tuple[str, ...]]] = OrderedDict()
+        # tag -> keys of the entries it revokes: a message costs what it names,
+        # not a scan of the whole cache (deleting many tokens sends one each).
+        self._by_tag: dict[str, set[str]] = {}
         self.live = False
         self.hits = 0
         self.misses = 0
@@ -50,7 +53,7 @@ class VerificationCache:
             return None
         value, stored, _ = entry
         if self._clock() - stored >= self.max_staleness:
-            del self._entries[key]
+            self._drop(key)
             self.misses += 1
             return None
         self._entries.move_to_end(key)
@@ -62,19 +65,37 @@ class VerificationCache:
         """Remember a positive lookup; `tags` are the feed messages that revoke it."""
         if not self.enabled:
             return
+        if key in self._entries:
+            self._drop(key)
         self._entries[key] = (value, self._clock(), tags)
-        self._entries.move_to_end(key)
+        by_tag = self._by_tag
+        for tag in tags:
+            keys = by_tag.get(tag)
+            if keys is None:
+                by_tag[tag] = {key}
+            else:
+                keys.add(key)
         while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+            self._drop(next(iter(self._entries)))
 
     def invalidate(self, tag: str) -> None:
         """Drop every entry a revocation message names."""
-        doomed = [k for k, (_, _, tags) in self._entries.items() if tag in tags]
-        for k in doomed:
-            del self._entries[k]
+        for key in tuple(self._by_tag.get(tag, ())):
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        _, _, tags = self._entries.pop(key)
+        by_tag = self._by_tag
+        for tag in tags:
+            keys = by_tag.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del by_tag[tag]
 
     def clear(self) -> None:
         self._entries.clear()
+        self._by_tag.clear()
 
 
 class RevocationFeed:
