@@ -210,13 +210,12 @@ def _settings(redis_url: str, folder: str) -> Any:
 
 
 async def child(route: str, count: int, handle: bool, baseline: bool) -> None:
-    import gc
-
     import baseline_app
     from aiohttp import web
     from redis_procs import RedisProcess
 
     from service.app import create_app
+    from service.cli import settle_heap
 
     redis = RedisProcess()
     redis.start()
@@ -235,8 +234,7 @@ async def child(route: str, count: int, handle: bool, baseline: bool) -> None:
             await web.AppRunner(target).setup()
         concurrent = CONCURRENT.get(route, 1)
         await _run(target, requests, spec, concurrent * 4, concurrent, True)  # warm
-        gc.collect()
-        gc.freeze()
+        settle_heap()  # as `token-service serve` does
         await _run(target, requests, spec, count, concurrent, handle)
     finally:
         await runner.cleanup()

@@ -8,14 +8,21 @@ prints requests/s, p50/p99 latency, errors and the ratio to the baseline at
 (rt/req: pipelines sent, from the service's own counter, so below 1 when
 concurrent requests share one); then Redis commands per request one request
 at a time (counted with MONITOR: commands sent by clients, not those run
-inside scripts), the
-worker's RSS before and after, and the time from start to ready.
+inside scripts), the worker's RSS before and after, and the time from start
+to ready.
+
+With `--ceiling`, the routes that mint are also run against the ceiling: the
+bare app whose handler sends one small script per request through the
+service's command batcher (see baseline_app.py), that is, what a route that
+must ask Redis once can reach on this stack before doing any work of its own.
+The columns `ceil req/s` and `ceil ratio` give its speed and its ratio to the
+baseline.
 
     python bench/load.py [--duration 5] [--repeat 3] [--connections 64,256] [--routes a,b]
+                         [--ceiling]
 
-On a shared machine the speed of both sides drifts within seconds, so each
-figure is the median of `--repeat` runs, the service's and the baseline's
-runs alternating.
+On a shared machine the speed of the sides drifts within seconds, so each
+figure is the median of `--repeat` runs, the sides' runs alternating.
 
 Needs `wrk` and `taskset` (Debian: wrk, util-linux).
 """
@@ -45,6 +52,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from redis_procs import RedisProcess, free_port  # noqa: E402
 
 ADMIN_PASSWORD = "bench-admin-password"
+# The routes that ask Redis once per request (the others are served from the caches).
+MINT_ROUTES = ("generate_token", "temporary_token", "client_tokens")
 
 
 @dataclass
@@ -128,7 +137,10 @@ def start_service(
     return proc, time.monotonic() - started
 
 
-def start_baseline(port: int, sizes: dict[str, int]) -> subprocess.Popen[bytes]:
+def start_baseline(
+    port: int, sizes: dict[str, int], redis_url: str | None = None
+) -> subprocess.Popen[bytes]:
+    """The bare app; with `redis_url`, the ceiling (one batched script per request)."""
     cmd = [
         "taskset",
         "-c",
@@ -137,6 +149,7 @@ def start_baseline(port: int, sizes: dict[str, int]) -> subprocess.Popen[bytes]:
         str(ROOT / "bench" / "baseline_app.py"),
         str(port),
         json.dumps(sizes),
+        *([redis_url] if redis_url else []),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(port, "/healthz")
@@ -318,6 +331,11 @@ def main() -> int:
     )
     parser.add_argument("--connections", default="64,256")
     parser.add_argument("--routes", default="", help="comma-separated subset of route names")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also run the mint routes against the bare app plus one batched script per request",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "taskset", "redis-server"):
         if not shutil.which(tool):
@@ -338,9 +356,9 @@ def main() -> int:
     from service.tokens.keys import KeyRing
 
     Path(keys_file).write_text(json.dumps({"keys": [KeyRing.generate_entry("bench")]}))
-    service_port, baseline_port = free_port(), free_port()
+    service_port, baseline_port, ceiling_port = free_port(), free_port(), free_port()
     service, start_to_ready = start_service(service_port, redis.url, keys_file)
-    baseline = None
+    baseline = ceiling = None
     try:
         routes = prepare_routes(service_port)
         if args.routes:
@@ -350,6 +368,8 @@ def main() -> int:
             r.path: len(http(service_port, r.method, r.path, r.headers, r.body)[1]) for r in routes
         }
         baseline = start_baseline(baseline_port, sizes)
+        if args.ceiling:
+            ceiling = start_baseline(ceiling_port, sizes, redis.url)
         rss_before = rss_mb(service.pid)
         print(
             f"machine: {os.cpu_count()} cores, {sys.version.split()[0]}, "
@@ -360,25 +380,33 @@ def main() -> int:
             f"{'route':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
             f"{'base req/s':>12}{'base p99':>10}{'ratio':>7}{'p99 x':>7}{'rt/req':>8}"
         )
+        if ceiling is not None:
+            header += f"{'ceil req/s':>12}{'ceil ratio':>12}"
         print(header)
         for route in routes:
             script = wrk_script(route, folder)
+            with_ceiling = ceiling is not None and route.name in MINT_ROUTES
             for c in conns:
                 rt0 = metric_total(service_port, "redis_round_trips_total")
                 req0 = metric_total(service_port, "http_requests_total")
-                svc_runs, base_runs = [], []
+                svc_runs, base_runs, ceil_runs = [], [], []
                 for _ in range(args.repeat):
                     svc_runs.append(run_wrk(service_port, route, script, c, args.duration))
                     base_runs.append(run_wrk(baseline_port, route, script, c, args.duration))
+                    if with_ceiling:
+                        ceil_runs.append(run_wrk(ceiling_port, route, script, c, args.duration))
                 rt = metric_total(service_port, "redis_round_trips_total") - rt0
                 reqs = metric_total(service_port, "http_requests_total") - req0 - 1
                 svc, base = median_result(svc_runs), median_result(base_runs)
-                print(
+                line = (
                     f"{route.name:<22}{c:>6}{svc.rps:>10.0f}{svc.p50_ms:>9.2f}{svc.p99_ms:>9.2f}{svc.errors:>8}"
                     f"{base.rps:>12.0f}{base.p99_ms:>10.2f}{svc.rps / base.rps:>7.2f}"
-                    f"{svc.p99_ms / base.p99_ms:>7.2f}{rt / max(reqs, 1):>8.3f}",
-                    flush=True,
+                    f"{svc.p99_ms / base.p99_ms:>7.2f}{rt / max(reqs, 1):>8.3f}"
                 )
+                if ceil_runs:
+                    ceil = median_result(ceil_runs)
+                    line += f"{ceil.rps:>12.0f}{ceil.rps / base.rps:>12.2f}"
+                print(line, flush=True)
         print(f"worker RSS after: {rss_mb(service.pid):.1f} MB")
         for route in routes:
             cmds = commands_per_request(redis, service_port, route)
@@ -386,9 +414,10 @@ def main() -> int:
     finally:
         service.terminate()
         service.wait(timeout=30)
-        if baseline is not None:
-            baseline.terminate()
-            baseline.wait(timeout=30)
+        for bare in (baseline, ceiling):
+            if bare is not None:
+                bare.terminate()
+                bare.wait(timeout=30)
         redis.close()
         shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -73,6 +73,26 @@ LISTEN_BACKLOG = 1024
 LINGER_POLL = 0.02
 
 
+# The youngest generation is collected when the tracked objects allocated
+# since the last collection outnumber those freed by this much. Under load that
+# count is mostly requests still in flight, not garbage: at CPython's default
+# of 700, 64 concurrent mints set off a collection every 70 requests or so,
+# about 2 % of a mint's CPU (5 % of /user/client_tokens'), for nothing to
+# free. At 10,000 collections are left to real garbage (reference cycles).
+GC_GEN0_THRESHOLD = 10_000
+
+
+def settle_heap() -> None:
+    """Tune the collector once the app is built, before the first request."""
+    # Everything built so far (modules, the app, the routes) lives as long as the
+    # process: out of the collector's sight, full collections stay short and
+    # do not show up as tail latency.
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
 async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     """Serve until SIGTERM or SIGINT, then drain within `server.shutdown_grace` and close."""
     from aiohttp import web
@@ -101,11 +121,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
             f"{e.strerror}"
         ) from e
 
-    # Everything built so far (modules, the app, the routes) lives as long as the
-    # process: out of the collector's sight, full collections stay short and
-    # do not show up as tail latency.
-    gc.collect()
-    gc.freeze()
+    settle_heap()
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

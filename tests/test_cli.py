@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import pytest
 from redis_procs import RedisProcess
 
+from service.cli import GC_GEN0_THRESHOLD, settle_heap
 from service.tokens.keys import KeyRing
 
 SEED = "MDAxNWxvY2F00aW9uIG9uZXpvbmUKMDAzYmlkZW500aWZpZXIgSlVxNGFLVkJSTXVFN3FLbHNQVHlNX00lLeHpYZXNWdVFSMGNfMldpOXFZNAowMDFhY2lkIHRpbWUgPCAxNTIyMzU4MzMzCjAwMmZzaWduYXR1cmUgv02ByyOA9802H02rPMB7Y9mIhDVAjYDmjAUjtrMs13znukK"
@@ -134,3 +136,14 @@ def test_request_log_is_one_json_line_per_request() -> None:
     hit = [r for r in records if r.get("request_id") == "req-42"]
     assert hit and hit[0]["route"] == "/healthz" and hit[0]["status"] == 200
     assert {"method", "duration_ms", "subject"} <= set(hit[0])
+
+
+def test_settle_heap_freezes_start_up_objects_and_spaces_young_collections() -> None:
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_threshold() == (GC_GEN0_THRESHOLD, before[1], before[2])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
