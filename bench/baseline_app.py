@@ -19,9 +19,12 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import uvloop
 from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from service.cli import settle_heap
 
@@ -55,6 +58,7 @@ def make_app(sizes: dict[str, int], redis_url: str | None = None) -> web.Applica
     async def connect(app: web.Application) -> AsyncIterator[None]:
         sha.append(await client.script_load(CEILING_SCRIPT))
         yield
+        await batcher.close()
         await client.aclose()
 
     async def one_round_trip(request: web.Request) -> web.Response:

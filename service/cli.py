@@ -75,10 +75,10 @@ LINGER_POLL = 0.02
 
 # The youngest generation is collected when the tracked objects allocated
 # since the last collection outnumber those freed by this much. Under load that
-# count is mostly requests still in flight, not garbage: at CPython's default
-# of 700, 64 concurrent mints set off a collection every 70 requests or so,
-# about 2 % of a mint's CPU (5 % of /user/client_tokens'), for nothing to
-# free. At 10,000 collections are left to real garbage (reference cycles).
+# count is mostly requests still in flight, not garbage: at CPython 3.11's
+# default of 700, 64 concurrent mints set off a collection every 70 requests
+# or so, about 2 % of a mint's CPU (3-5 % of /user/client_tokens'), for
+# nothing to free. At 10,000 collections are left to real garbage (cycles).
 GC_GEN0_THRESHOLD = 10_000
 
 

@@ -354,11 +354,19 @@ async def test_clock_only_tokens_need_no_description_of_the_request(
     r = await client.get(CHECK, headers=bearer(bound, X_Real_IP="10.9.9.9"))
     await refusal(r, 403)
 
-    clock.advance(61)
-    assert await refusal(await client.get(CHECK, headers=bearer(plain)), 401) == "token expired"
+    # Revoked while remembered: the store still decides.
     await client.app[STORE].revoke_temporary(alice, 3600)
+    assert await refusal(await client.get(CHECK, headers=bearer(plain)), 401) == "token revoked"
     assert await refusal(await client.get(CHECK, headers=bearer(bound)), 401) == "token revoked"
+    assert described.count(plain) == 1
     assert await status(client, bearer(f5)) == 200
+    # Expired while remembered: the clock still decides.
+    short = await temporary(client, alice, ttl=60)
+    for _ in range(2):
+        assert await status(client, bearer(short)) == 200
+    assert described.count(short) == 1
+    clock.advance(61)
+    assert await refusal(await client.get(CHECK, headers=bearer(short)), 401) == "token expired"
 
 
 async def test_remembered_verification_keeps_token_kinds_apart(client: Client, alice: str) -> None:

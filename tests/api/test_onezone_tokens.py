@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import pytest
 from conftest import ClientFactory, make_settings
 from onezone_support import (
     API,
@@ -19,6 +21,7 @@ from onezone_support import (
     verify_with_pymacaroons,
 )
 
+from service.appkeys import AUTHORITY
 from service.clock import FakeClock
 from service.tokens import encoding
 from service.tokens.macaroon import Macaroon
@@ -599,9 +602,18 @@ async def test_custom_metadata_keeps_integers_beyond_64_bits(client: Client) -> 
 
 
 async def test_verification_without_a_context_gives_the_same_answers(
-    client: Client, clock: FakeClock
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A token seen before whose caveats bind only time skips its context; answers do not change."""
+    authority = client.app[AUTHORITY]
+    parsed: list[str] = []  # the full path parses (from the parse cache); the short one does not
+    original = authority.parse_onezone
+
+    def spy(token: str) -> Any:
+        parsed.append(token)
+        return original(token)
+
+    monkeypatch.setattr(authority, "parse_onezone", spy)
     uid, auth = await new_user(client)
     token = await create_temporary(client, auth, NOW + 60)
     as_token = {"X-Auth-Token": token}
@@ -612,6 +624,8 @@ async def test_verification_without_a_context_gives_the_same_answers(
             "subject": {"type": "user", "id": uid},
             "ttl": 60 - elapsed,
         }
+    # Only the first of the four verifications built a context.
+    assert parsed.count(token) == 1
     # Still an access token, not an identity token.
     await expect_error(await verify(client, token, "identity"), 400, "notAnIdentityToken")
     clock.advance(51)

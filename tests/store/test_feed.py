@@ -69,8 +69,11 @@ def test_the_tag_index_never_outgrows_the_entries() -> None:
         if i % 97 == 0:
             clock.advance(6.0)
             cache.get(f"k{(i + 1) % 80}")
-    expected = {tag for key in list(cache._entries) for tag in cache._entries[key][2]}
-    assert live_tags(cache) == expected
+    expected: dict[str, set[str]] = {}
+    for key, (_, _, tags) in cache._entries.items():
+        for tag in tags:
+            expected.setdefault(tag, set()).add(key)
+    assert cache._by_tag == expected
     assert len(cache) <= 50
     cache.invalidate("user:3")
     assert all(cache._entries[k][0] % 7 != 3 for k in cache._entries)
