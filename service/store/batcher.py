@@ -5,8 +5,9 @@ Each command keeps its own atomicity (a script is atomic on its own) and its own
 outcome: replies come back to their callers in order, an error reply fails only
 its command. Separate batches (of separate ticks, or a full batch and the rest)
 may travel on separate connections, so Redis may run them in either order; a
-caller that needs an order awaits the first reply before sending the next. A failure of the connection fails every command whose reply had
-not arrived, which the store turns into StoreUnavailable / StoreTimeout.
+caller that needs an order awaits the first reply before sending the next. A
+failure of the connection fails every command whose reply had not arrived,
+which the store turns into StoreUnavailable / StoreTimeout.
 
 A plain client (one Redis, Sentinel, the embedded fakeredis) skips redis-py's
 pipeline machinery, a sixth of a mint's CPU: the batch is packed into one buffer,

@@ -66,6 +66,22 @@ async def status(
     return r.status
 
 
+def described_requests(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[str, Context]]:
+    """Record each (token, context) the check hands to `Authority.verify_any`."""
+    authority = client.app[AUTHORITY]
+    seen: list[tuple[str, Context]] = []
+    original = authority.verify_any
+
+    async def spy(token: str, ctx: Context) -> Any:
+        seen.append((token, ctx))
+        return await original(token, ctx)
+
+    monkeypatch.setattr(authority, "verify_any", spy)
+    return seen
+
+
 async def refusal(r: Any, code: int) -> str:
     """Assert a refusal's status and one-line plain-text body; return the reason."""
     text: str = await r.text()
@@ -300,18 +316,10 @@ async def test_request_described_to_the_verifier(
     headers: dict[str, str],
     expected: tuple[str, str | None, str],
 ) -> None:
-    authority = client.app[AUTHORITY]
-    seen: list[Context] = []
-    original = authority.verify_any
-
-    async def spy(token: str, ctx: Context) -> Any:
-        seen.append(ctx)
-        return await original(token, ctx)
-
-    monkeypatch.setattr(authority, "verify_any", spy)
+    seen = described_requests(client, monkeypatch)
     token = await temporary(client, alice)
     assert await status(client, {**bearer(token), **headers}, method, path) == 200
-    (ctx,) = seen
+    ((_, ctx),) = seen
     assert (ctx.method, ctx.path, ctx.peer_ip) == expected
     assert ctx.interface == "rest"
 
@@ -331,25 +339,21 @@ async def test_clock_only_tokens_need_no_description_of_the_request(
 ) -> None:
     """Once seen, a token whose caveats bind only time is checked without the request's
     description; the store and the clock still decide."""
-    authority = client.app[AUTHORITY]
-    described: list[str] = []
-    original = authority.verify_any
+    seen = described_requests(client, monkeypatch)
 
-    async def spy(token: str, ctx: Context) -> Any:
-        described.append(token)
-        return await original(token, ctx)
+    def described(token: str) -> int:
+        return sum(1 for t, _ in seen if t == token)
 
-    monkeypatch.setattr(authority, "verify_any", spy)
     plain = await temporary(client, alice, ttl=60)
     bound = await temporary(client, alice, IpCaveat(("127.0.0.1/32",)))
     f5 = await f5_token(client, alice)
     for _ in range(3):
         for token in (plain, bound, f5):
             assert await status(client, bearer(token)) == 200
-    assert described.count(plain) == 1
-    assert described.count(f5) == 1
+    assert described(plain) == 1
+    assert described(f5) == 1
     # An ip caveat is checked against every request it is presented with.
-    assert described.count(bound) == 3
+    assert described(bound) == 3
     # From another peer (a trusted proxy's X-Real-IP) the bound token is refused at once.
     r = await client.get(CHECK, headers=bearer(bound, X_Real_IP="10.9.9.9"))
     await refusal(r, 403)
@@ -358,13 +362,13 @@ async def test_clock_only_tokens_need_no_description_of_the_request(
     await client.app[STORE].revoke_temporary(alice, 3600)
     assert await refusal(await client.get(CHECK, headers=bearer(plain)), 401) == "token revoked"
     assert await refusal(await client.get(CHECK, headers=bearer(bound)), 401) == "token revoked"
-    assert described.count(plain) == 1
+    assert described(plain) == 1
     assert await status(client, bearer(f5)) == 200
     # Expired while remembered: the clock still decides.
     short = await temporary(client, alice, ttl=60)
     for _ in range(2):
         assert await status(client, bearer(short)) == 200
-    assert described.count(short) == 1
+    assert described(short) == 1
     clock.advance(61)
     assert await refusal(await client.get(CHECK, headers=bearer(short)), 401) == "token expired"
 
