@@ -162,18 +162,18 @@ async def _call(app: Any, requests: Requests, spec: Spec) -> tuple[int, bytes]:
 async def _prepare(app: Any, requests: Requests) -> dict[str, Spec]:
     """The routes of bench/load.py, with what they need created through the API."""
     basic = "Basic " + base64.b64encode(f"admin:{load.ADMIN_PASSWORD}".encode()).decode()
-    json_ct = {"Content-Type": "application/json"}
-    named = ("POST", "/api/v3/onezone/user/tokens/named", {"Authorization": basic, **json_ct})
+    named = ("POST", "/api/v3/onezone/user/tokens/named", {"Authorization": basic, **load.JSON_CT})
     status, body = await _call(app, requests, (*named, json.dumps({"name": "bench"})))
     assert status == 201, body
     access = json.loads(body)["token"]
-    api = {"Authorization": f"APIToken {access}", **json_ct}
+    api = {"Authorization": f"APIToken {access}", **load.JSON_CT}
     ns_body = json.dumps({"metadata": {"name": "bench"}, "spec": {}})
     assert (await _call(app, requests, ("POST", "/api/web/namespaces", api, ns_body)))[0] == 200
-    apps = "/api/config/namespaces/bench/third_party_applications"
     app_body = json.dumps({"metadata": {"name": "app1"}, "spec": {}})
-    assert (await _call(app, requests, ("POST", apps, api, app_body)))[0] == 200
-    status, body = await _call(app, requests, ("GET", f"{apps}/app1/generate_token", api, None))
+    assert (await _call(app, requests, ("POST", load.APPS, api, app_body)))[0] == 200
+    status, body = await _call(
+        app, requests, ("GET", f"{load.APPS}/app1/generate_token", api, None)
+    )
     assert status == 200, body
     routes = {
         r.name: (r.method, r.path, r.headers, r.body)

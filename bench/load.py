@@ -54,6 +54,9 @@ from redis_procs import RedisProcess, free_port  # noqa: E402
 ADMIN_PASSWORD = "bench-admin-password"
 # The routes that ask Redis once per request (the others are served from the caches).
 MINT_ROUTES = ("generate_token", "temporary_token", "client_tokens")
+# Where the benchmark's application lives, and the type of its JSON bodies.
+APPS = "/api/config/namespaces/bench/third_party_applications"
+JSON_CT = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -159,17 +162,16 @@ def start_baseline(
 def prepare_routes(port: int) -> list[Route]:
     """Create what the routes need (a token, a namespace, an application) through the API."""
     basic = "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
-    json_ct = {"Content-Type": "application/json"}
     status, body = http(
         port,
         "POST",
         "/api/v3/onezone/user/tokens/named",
-        {"Authorization": basic, **json_ct},
+        {"Authorization": basic, **JSON_CT},
         json.dumps({"name": "bench"}),
     )
     assert status == 201, (status, body)
     access = json.loads(body)["token"]
-    api = {"Authorization": f"APIToken {access}", **json_ct}
+    api = {"Authorization": f"APIToken {access}", **JSON_CT}
     status, body = http(
         port,
         "POST",
@@ -178,12 +180,11 @@ def prepare_routes(port: int) -> list[Route]:
         json.dumps({"metadata": {"name": "bench"}, "spec": {}}),
     )
     assert status == 200, (status, body)
-    apps = "/api/config/namespaces/bench/third_party_applications"
     status, body = http(
-        port, "POST", apps, api, json.dumps({"metadata": {"name": "app1"}, "spec": {}})
+        port, "POST", APPS, api, json.dumps({"metadata": {"name": "app1"}, "spec": {}})
     )
     assert status == 200, (status, body)
-    status, body = http(port, "GET", f"{apps}/app1/generate_token", api)
+    status, body = http(port, "GET", f"{APPS}/app1/generate_token", api)
     assert status == 200, (status, body)
     f5_token = json.loads(body)["token"]
     return bench_routes(access, basic, f5_token)
@@ -191,8 +192,6 @@ def prepare_routes(port: int) -> list[Route]:
 
 def bench_routes(access: str, basic: str, f5_token: str) -> list[Route]:
     """The measured routes, given a named access token, Basic credentials and an F5 token."""
-    json_ct = {"Content-Type": "application/json"}
-    apps = "/api/config/namespaces/bench/third_party_applications"
     valid_until = int(time.time()) + 3600
     temporary = json.dumps(
         {"type": {"accessToken": {}}, "caveats": [{"type": "time", "validUntil": valid_until}]}
@@ -201,28 +200,28 @@ def bench_routes(access: str, basic: str, f5_token: str) -> list[Route]:
         Route(
             "generate_token",
             "GET",
-            f"{apps}/app1/generate_token",
+            f"{APPS}/app1/generate_token",
             {"Authorization": f"APIToken {access}"},
         ),
         Route(
             "temporary_token",
             "POST",
             "/api/v3/onezone/user/tokens/temporary",
-            {"X-Auth-Token": access, **json_ct},
+            {"X-Auth-Token": access, **JSON_CT},
             temporary,
         ),
         Route(
             "client_tokens",
             "POST",
             "/api/v3/onezone/user/client_tokens",
-            {"Authorization": basic, **json_ct},
+            {"Authorization": basic, **JSON_CT},
             "",
         ),
         Route(
             "verify_access_token",
             "POST",
             "/api/v3/onezone/tokens/verify_access_token",
-            json_ct,
+            JSON_CT,
             json.dumps({"token": access}),
         ),
         Route("auth_check", "GET", "/auth/check", {"Authorization": f"Bearer {f5_token}"}),
