@@ -18,8 +18,8 @@ from test_serve import ServiceProcess
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 QUICK_START = (
-    "pip install . && token-service serve",
-    "pip install -e '.[test]' && python -m pytest",
+    "pip install -r requirements.lock && pip install --no-deps . && token-service serve",
+    "pip install -r requirements-test.lock && pip install --no-deps -e . && python -m pytest",
 )
 WALKTHROUGH_URL = "http://127.0.0.1:8080"
 WALKTHROUGH_PASSWORD = "walk-through-admin-password"
