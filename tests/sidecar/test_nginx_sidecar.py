@@ -221,6 +221,33 @@ def test_without_a_token_header_the_check_gets_none(
     }
 
 
+def test_the_check_judges_the_request_the_application_gets(
+    recording: tuple[NginxProcess, EchoUpstream],
+) -> None:
+    nginx, echo = recording
+    # An absolute-form target names another host than the Host header: nginx
+    # goes by the target's, for the check and the application alike.
+    for target, host in (
+        ("http://API.example.com:81/orders/1?q", "other.test"),
+        ("/orders/..//x?y", "Shop.Example"),
+    ):
+        r = send(nginx.port, "PATCH", target, bearer("t"), b"", host=host)
+        assert r.status == 200
+        check, app = echo.take()
+        assert check.header("Host") == app.header("Host") == app.header("X-Forwarded-Host")
+        assert check.header("X-Original-URI") == [app.target]
+        assert check.header("X-Original-Method") == [app.method] == ["PATCH"]
+
+
+def test_two_tokens_in_one_request_are_refused_by_nginx(
+    recording: tuple[NginxProcess, EchoUpstream],
+) -> None:
+    nginx, echo = recording
+    twice = [("Authorization", "Bearer a"), ("Authorization", "Bearer b")]
+    assert send(nginx.port, "GET", "/orders/1", twice).status == 400
+    assert echo.take() == []
+
+
 def test_ip_caveat_judges_the_real_peer_whatever_the_client_claims(sidecar: Stack) -> None:
     loopback = sidecar.mint.token(IP_LOOPBACK)
     ten = sidecar.mint.token(IP_TEN)
