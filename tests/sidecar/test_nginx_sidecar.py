@@ -7,11 +7,13 @@ echoing application received, if anything.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import sidecar_support
 from conftest import MAX_STALENESS, Stack
 from sidecar_support import (
     ADDRESSES,
@@ -31,6 +33,16 @@ IP_TEN = {"type": "ip", "whitelist": ["10.0.0.0/8"]}
 READONLY = {"type": "data.readonly"}
 # What nginx itself sets upstream (the rest of FORGED_NAMES must not arrive at all).
 SET_UPSTREAM = {"x-real-ip", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
+
+
+def test_a_missing_nginx_skips_but_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sidecar_support, "NGINX", None)
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="nginx is not installed"):
+        sidecar_support.require_nginx()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="required under CI=true"):
+        sidecar_support.require_nginx()
 
 
 def test_only_the_three_addresses_are_substituted() -> None:
@@ -328,15 +340,15 @@ def test_a_revoked_token_is_refused_within_the_cache_bound(sidecar: Stack) -> No
     ] * 20
 
 
-def assert_unavailable(stack: Stack, token: str) -> None:
+def assert_unavailable(port: int, echo: EchoUpstream, token: str) -> None:
     """What the README promises the application's client while authorization cannot be decided."""
-    for method in ("GET", "POST"):
-        r = send(stack.port, method, "/orders/1", bearer(token), b"" if method == "POST" else None)
+    for method, body in (("GET", None), ("POST", b"{}")):
+        r = send(port, method, "/orders/1", bearer(token), body)
         assert r.status == 503, (r.status, r.body)
         assert r.header("Retry-After") == "1"
         assert r.header("Cache-Control") == "no-store"
         assert r.body == b"authorization temporarily unavailable\n"
-    assert stack.echo.take() == []
+    assert echo.take() == []
 
 
 def test_token_store_down_or_slow_is_503_with_retry_after_never_a_pass(own_sidecar: Stack) -> None:
@@ -352,8 +364,8 @@ def test_token_store_down_or_slow_is_503_with_retry_after_never_a_pass(own_sidec
     try:
         time.sleep(MAX_STALENESS + 0.1)
         started = time.monotonic()
-        assert_unavailable(stack, fresh)
-        assert_unavailable(stack, cached)
+        assert_unavailable(stack.port, stack.echo, fresh)
+        assert_unavailable(stack.port, stack.echo, cached)
         assert time.monotonic() - started < 5
     finally:
         stack.redis.resume()
@@ -363,8 +375,8 @@ def test_token_store_down_or_slow_is_503_with_retry_after_never_a_pass(own_sidec
     # Down: the service answers 503 at once, and so does nginx.
     stack.redis.stop()
     time.sleep(MAX_STALENESS + 0.1)
-    assert_unavailable(stack, fresh)
-    assert_unavailable(stack, cached)
+    assert_unavailable(stack.port, stack.echo, fresh)
+    assert_unavailable(stack.port, stack.echo, cached)
     # A request without a token needs no store: still 401.
     assert send(stack.port, "GET", "/orders/1").status == 401
 
@@ -375,11 +387,31 @@ def test_sidecar_unreachable_is_503_too() -> None:
     nginx = NginxProcess(service=f"127.0.0.1:{free_port()}", app=echo.address)
     try:
         nginx.start()
-        stack = Stack(None, None, echo, nginx, None)  # type: ignore[arg-type]
-        assert_unavailable(stack, "any-token")
+        assert_unavailable(nginx.port, echo, "any-token")
     finally:
         nginx.close()
         echo.close()
+
+
+def test_a_sidecar_that_never_answers_is_503_after_the_read_timeout() -> None:
+    echo = EchoUpstream()
+    # Connections are taken by the kernel's backlog and never answered.
+    wedged = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    wedged.bind(("127.0.0.1", 0))
+    wedged.listen(16)
+    nginx = NginxProcess(service=f"127.0.0.1:{wedged.getsockname()[1]}", app=echo.address)
+    try:
+        nginx.start()
+        started = time.monotonic()
+        r = send(nginx.port, "GET", "/orders/1", bearer("any-token"), timeout=20)
+        # proxy_read_timeout 5s in the shipped config.
+        assert 4.5 < time.monotonic() - started < 10
+        assert (r.status, r.header("Retry-After")) == (503, "1")
+        assert echo.take() == []
+    finally:
+        nginx.close()
+        echo.close()
+        wedged.close()
 
 
 def test_the_applications_own_errors_pass_through_untouched(sidecar: Stack) -> None:
