@@ -151,6 +151,19 @@ def test_forged_identity_and_forwarding_headers_are_replaced_upstream(sidecar: S
     }
 
 
+def test_underscore_spellings_of_headers_are_dropped(sidecar: Stack) -> None:
+    token = sidecar.mint.token()
+    # WSGI and CGI read X_Auth_Subject and X-Auth-Subject as one HTTP_X_AUTH_SUBJECT.
+    sly = [(k.replace("-", "_"), v) for k, v in injected()]
+    r = send(sidecar.port, "GET", "/orders/1", [*sly, *bearer(token), *sly])
+    assert r.status == 200
+    assert not [k for k, _ in r.echo()["headers"] if "_" in k]
+    assert r.upstream_header("X-Auth-Subject") == [sidecar.mint.subject]
+    # Nor do they tell the check anything: the ip caveat still sees 127.0.0.1.
+    ten = sidecar.mint.token(IP_TEN)
+    assert send(sidecar.port, "GET", "/orders/1", [*sly, *bearer(ten)]).status == 403
+
+
 def test_an_f5_identity_cannot_be_forged_by_an_onezone_token_holder(sidecar: Stack) -> None:
     token = sidecar.mint.token()
     forged = [("X-Auth-Namespace", "team-a"), ("X-Auth-App", "orders"), ("X-Auth-Subject", "usr-x")]
