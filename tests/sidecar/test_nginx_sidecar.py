@@ -225,7 +225,8 @@ def test_the_check_is_sent_only_the_token_and_what_nginx_saw(
     assert check.header("X-Original-Method") == ["DELETE"]
     assert check.header("X-Real-IP") == ["127.0.0.1"]
     # One id follows the request into both logs.
-    assert check.header("X-Request-Id") == app.header("X-Request-Id")
+    (request_id,) = check.header("X-Request-Id")
+    assert app.header("X-Request-Id") == [request_id] and len(request_id) == 32
     assert (app.method, app.target, app.body) == ("DELETE", target, b'{"x": 1}')
     assert app.header("X-Auth-Subject") == ["usr-echo"]
     assert not app.names & (FORGED_NAMES - SET_UPSTREAM - {"x-auth-subject"})
