@@ -35,6 +35,10 @@ class FakeRequest:
         self.content_type = content_type
         self.charset: str | None = None
         self.body_exists = bool(raw)
+        self.content = self  # the whole body has arrived: content.is_eof()
+
+    def is_eof(self) -> bool:
+        return True
 
     async def read(self) -> bytes:
         self.reads += 1
