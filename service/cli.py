@@ -108,6 +108,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         ) from e
 
     settle_heap()
+    log.info("process %d listening", os.getpid())
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
