@@ -228,6 +228,6 @@ class JsonBodies:
                 return await request.read()
         except TimeoutError:
             raise web.HTTPRequestTimeout() from None
-        except (web.RequestPayloadError, HttpProcessingError) as e:
-            # Broken chunked framing, a body shorter than its Content-Length...
+        except (web.RequestPayloadError, HttpProcessingError, ConnectionError) as e:
+            # Broken chunked framing; a client gone before its Content-Length was sent.
             raise MalformedRequest("the body could not be read") from e
