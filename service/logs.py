@@ -34,11 +34,19 @@ MALFORMED_BURST = 10
 MALFORMED_PERIOD = 10.0
 
 
+_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def rfc3339(created: float) -> str:
     """`created` (seconds since the epoch) as an RFC 3339 UTC time with milliseconds."""
     seconds = int(created)
     millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    # Lines come in bursts within one second: format its date and time once.
+    last, text = _second[0]
+    if last != seconds:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second[0] = (seconds, text)
+    return f"{text}.{millis:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
