@@ -33,6 +33,7 @@ SECTIONS = {
     "fuzz": "Fuzzing: parsers and every route",
     "abuse": "Abuse: bodies, headers, tokens, slow and idle connections, password guessing",
     "secrets": "No secret in logs or error bodies",
+    "wire": "Malformed HTTP on the wire, with real credentials: no 5xx, no secret in the log",
     "location": "An unsigned location is never trusted",
     "restart": "Restarts: same Redis and keys, then key rotation and retirement",
 }

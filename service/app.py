@@ -29,8 +29,9 @@ from service.clock import Clock, SystemClock
 from service.errors import AlreadyExists, StoreError
 from service.metrics import flush_periodically
 from service.settings import Settings, SettingsError
-from service.store import Store
+from service.store import Store, passwords
 from service.tokens.keys import KeyRing
+from service.web import serving
 from service.web.auth import CredentialCache
 from service.web.forwarded import TrustedProxies
 from service.web.middlewares import DeprecationTable, Edge
@@ -43,12 +44,6 @@ warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_api
 warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="service.web.middlewares")
 
 ADMIN_USER = "admin"
-# Seconds a connection may stay without a complete request, idle or mid-headers
-# (a slow client): aiohttp's own default, outside web.run_app, is an hour.
-KEEPALIVE_TIMEOUT = 75.0
-# Whatever runs the app: the request log middleware logs route patterns, while
-# aiohttp's access log would log request lines, tokens in paths included.
-HANDLER_ARGS = {"keepalive_timeout": KEEPALIVE_TIMEOUT, "access_log": None}
 
 
 def load_keyring(settings: Settings) -> KeyRing:
@@ -126,12 +121,14 @@ def create_app(
             cache_size=settings.cache.size,
             cache_max_staleness=settings.cache.max_staleness,
         )
+    passwords.configure(settings.scrypt)
+    serving.hide_server_software()
     trusted = TrustedProxies(settings.auth_check.trusted_proxies)
     shutting_down = [False]
     edge = Edge(DeprecationTable(settings.deprecations), trusted, shutting_down)
     app = web.Application(
         client_max_size=settings.server.client_max_size,
-        handler_args=HANDLER_ARGS,
+        handler_args=serving.handler_args(settings.server),
         middlewares=[edge.middleware],
     )
     app[SETTINGS] = settings

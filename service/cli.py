@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from service import logs
 from service import settings as settings_mod
 from service.errors import ServiceError
 from service.settings import Settings, SettingsError
@@ -29,21 +30,6 @@ from service.settings import Settings, SettingsError
 log = logging.getLogger("service")
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # Request logs are one JSON object per line, with no prefix, for log shippers.
-    access = logging.getLogger("service.access")
-    if not access.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access.addHandler(handler)
-        access.propagate = False
 
 
 def _load_settings(args: argparse.Namespace) -> Settings:
@@ -122,6 +108,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         ) from e
 
     settle_heap()
+    log.info("process %d listening", os.getpid())
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -169,22 +156,56 @@ def _run_worker(settings: Settings, reuse_port: bool) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    _configure_logging(settings.server.log_level)
+    logs.configure(settings.server.log_level)
     asyncio.run(serve(settings, reuse_port=reuse_port))
 
 
 def _worker_main(settings: Settings) -> None:
     """A worker process of `serve --workers N`: its exit code says how it ended."""
+    # multiprocessing prints a failing child's traceback as plain text: log it instead.
+    logs.configure(settings.server.log_level)
     try:
         _run_worker(settings, reuse_port=True)
     except SettingsError as e:
-        print(f"error: {e}", file=sys.stderr)
+        log.error("%s", e)
         sys.exit(2)
+    except Exception:
+        log.critical("worker failed", exc_info=True)
+        sys.exit(1)
+
+
+def warn_if_keys_file_is_open(settings: Settings) -> None:
+    """A WARNING when `keys.file` can be read (or written) by its group or by others."""
+    path = settings.keys.file
+    if not path:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # loading the keys reports it, naming the setting
+    if mode & 0o077:
+        log.warning(
+            "keys.file %s is open to its group or others (mode %03o): anyone who can read it "
+            "can mint tokens; make it readable by this service's user only (chmod 600)",
+            path,
+            mode & 0o777,
+        )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _load_settings(args)
-    _configure_logging(settings.server.log_level)
+    # Every line of the service's output is JSON, a bad setting at start included.
+    logs.configure("info")
+    try:
+        settings = _load_settings(args)
+        logs.configure(settings.server.log_level)
+        return _serve(settings)
+    except SettingsError as e:
+        log.error("%s", e)
+        return 2
+
+
+def _serve(settings: Settings) -> int:
+    warn_if_keys_file_is_open(settings)
     log.info(
         "serving on http://%s:%d with %d worker(s)",
         settings.server.host,
@@ -266,9 +287,10 @@ def _serve_workers(settings: Settings) -> int:
 
 
 def _with_store(args: argparse.Namespace, fn: Callable[[Any], Awaitable[None]]) -> int:
-    from service.store import Store
+    from service.store import Store, passwords
 
     settings = _load_settings(args)
+    passwords.configure(settings.scrypt)
     if settings.redis.url.startswith("memory://"):
         print(
             "error: redis.url is memory:// - the embedded store lives inside the service process; "

@@ -43,6 +43,8 @@ class ServerSettings:
     shutdown_grace: float = 10.0
     client_max_size: int = 65536
     log_level: str = "info"
+    keepalive_timeout: float = 5.0
+    body_timeout: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,14 @@ class CacheSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ScryptSettings:
+    n: int = 2**14
+    r: int = 8
+    p: int = 1
+    maxmem: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class RateLimitPolicy:
     name: str
     limit: int
@@ -118,6 +128,7 @@ class Settings:
     f5: F5Settings = field(default_factory=F5Settings)
     auth_check: AuthCheckSettings = field(default_factory=AuthCheckSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    scrypt: ScryptSettings = field(default_factory=ScryptSettings)
     rate_limits: Mapping[str, RateLimitPolicy] = field(default_factory=dict)
     deprecations: tuple[Deprecation, ...] = ()
 
@@ -143,6 +154,7 @@ SECTIONS: dict[str, type[Any]] = {
     "f5": F5Settings,
     "auth_check": AuthCheckSettings,
     "cache": CacheSettings,
+    "scrypt": ScryptSettings,
 }
 
 
@@ -392,6 +404,11 @@ def _build_deprecations(raw: object) -> tuple[Deprecation, ...]:
     return tuple(out)
 
 
+def scrypt_memory(n: int, r: int, p: int) -> int:
+    """Bytes that one scrypt computation with these parameters needs (OpenSSL's reckoning)."""
+    return 128 * r * (n + p + 2)
+
+
 def validate(s: Settings) -> None:
     """Check values the types cannot; SettingsError names the first bad key."""
 
@@ -408,6 +425,10 @@ def validate(s: Settings) -> None:
         "server.log_level",
         "must be debug, info, warning or error",
     )
+    for key in ("keepalive_timeout", "body_timeout"):
+        check(
+            0 < getattr(s.server, key) <= 3600, f"server.{key}", "must be more than 0, at most 3600"
+        )
     scheme = s.redis.url.split("://", 1)[0] if "://" in s.redis.url else ""
     check(
         scheme in {"memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "unix"},
@@ -446,6 +467,15 @@ def validate(s: Settings) -> None:
             raise SettingsError(f"auth_check.trusted_proxies: not a network: {net!r}") from e
     check(s.cache.size >= 0, "cache.size", "must not be negative")
     check(s.cache.max_staleness > 0, "cache.max_staleness", "must be positive")
+    n, r, p = s.scrypt.n, s.scrypt.r, s.scrypt.p
+    check(n >= 2 and n & (n - 1) == 0, "scrypt.n", "must be a power of 2, at least 2")
+    check(r >= 1, "scrypt.r", "must be at least 1")
+    check(1 <= p <= 64, "scrypt.p", "must be 1..64")
+    check(
+        s.scrypt.maxmem >= scrypt_memory(n, r, p),
+        "scrypt.maxmem",
+        f"must be at least {scrypt_memory(n, r, p)} (128 * r * (n + p + 2) bytes) for these n, r, p",
+    )
     for name in ("mint", "generate_token", "generate_token_app", "failed_login", "failed_login_ip"):
         check(name in s.rate_limits, f"rate_limits.{name}", "missing policy")
 
@@ -460,6 +490,7 @@ __all__ = [
     "OnezoneSettings",
     "RateLimitPolicy",
     "RedisSettings",
+    "ScryptSettings",
     "Secret",
     "ServerSettings",
     "Settings",

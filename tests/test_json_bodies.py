@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from marshmallow import Schema, fields
 
 from service.errors import MalformedRequest, MissingValue
-from service.web.validation import JsonBodies, _remembered_form
+from service.web.validation import (
+    MAX_INTEGER_DIGITS,
+    MAX_JSON_DEPTH,
+    JsonBodies,
+    _nesting,
+    _remembered_form,
+)
 
 
 class Body(Schema):
@@ -35,6 +42,10 @@ class FakeRequest:
         self.content_type = content_type
         self.charset: str | None = None
         self.body_exists = bool(raw)
+        self.content = self  # the whole body has arrived: content.is_eof()
+
+    def is_eof(self) -> bool:
+        return True
 
     async def read(self) -> bytes:
         self.reads += 1
@@ -119,3 +130,82 @@ async def test_integers_beyond_64_bits_stay_exact() -> None:
         loaded = await load(bodies, b'{"token": "t", "caveats": [%d, 1.5]}' % number)
         assert loaded["caveats"] == [number, 1.5]
         assert type(loaded["caveats"][0]) is int
+
+
+# Bounds: nesting and integer length are checked before the standard library decodes.
+
+
+def _nested(depth: int, kind: str) -> bytes:
+    if kind == "list":
+        return b"[" * depth + b"]" * depth
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize("kind", ["list", "object"])
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 255, 1000, 1025, 5000, 30_000])
+async def test_deep_nesting_is_a_malformed_request_at_any_depth(kind: str, depth: int) -> None:
+    # 1,000 went through orjson and 1,025 and more raised RecursionError (a 500) before.
+    body = b'{"token": "t", "caveats": ' + _nested(depth, kind) + b"}"
+    with pytest.raises(MalformedRequest, match="nests deeper than 32"):
+        await load(JsonBodies(), body)
+    with pytest.raises(MalformedRequest, match="nests deeper than 32"):
+        await load(JsonBodies(), _nested(depth, kind))
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "latin-1", "utf-16"])
+async def test_nesting_is_bounded_in_every_charset(charset: str) -> None:
+    body = '{"token": "t", "caveats": ' + "[" * 3000 + "]" * 3000 + "}"
+    request = FakeRequest(body.encode(charset))
+    request.charset = charset
+    with pytest.raises(MalformedRequest, match="nests deeper"):
+        await JsonBodies().load(request, BODY)  # type: ignore[arg-type]
+
+
+async def test_nesting_up_to_the_bound_loads() -> None:
+    body = b'{"token": "t", "caveats": ' + _nested(MAX_JSON_DEPTH - 1, "list") + b"}"
+    loaded = await load(JsonBodies(), body)
+    assert loaded["token"] == "t"
+
+
+async def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text = '[{"x": "' + "[" * 500 + '\\"{{{"}]'
+    loaded = await load(JsonBodies(), b'{"token": "t", "caveats": ' + text.encode() + b"}")
+    assert loaded["caveats"][0]["x"] == "[" * 500 + '"{{{'
+
+
+async def test_an_unterminated_string_full_of_quotes_is_refused_quickly() -> None:
+    # Each escaped quote could start a string match again: the scan must stay linear.
+    body = b'{"token": "t", "caveats": [[[[' + b'"' + b'\\"[' * 20_000
+    started = time.perf_counter()
+    with pytest.raises(MalformedRequest):
+        await load(JsonBodies(), body)
+    assert time.perf_counter() - started < 0.5
+
+
+async def test_the_nesting_scan_of_a_whole_body_of_brackets_is_fast() -> None:
+    started = time.perf_counter()
+    for _ in range(10):
+        assert _nesting(b"[]" * 32_768) == 1
+    assert (time.perf_counter() - started) / 10 < 0.05
+
+
+@pytest.mark.parametrize("digits", [MAX_INTEGER_DIGITS + 1, 4300, 4301, 5000, 60_000])
+@pytest.mark.parametrize("sign", ["", "-"])
+async def test_overlong_integers_are_a_malformed_request(digits: int, sign: str) -> None:
+    # 4,301 digits and more raised ValueError in int() (a 500) before.
+    body = b'{"token": "t", "caveats": [' + sign.encode() + b"7" * digits + b"]}"
+    with pytest.raises(MalformedRequest, match=f"more than {MAX_INTEGER_DIGITS} digits"):
+        await load(JsonBodies(), body)
+
+
+async def test_integers_up_to_the_bound_stay_exact() -> None:
+    number = int("9" * MAX_INTEGER_DIGITS)
+    loaded = await load(JsonBodies(), b'{"token": "t", "caveats": [-%d]}' % number)
+    assert loaded["caveats"] == [-number]
+
+
+async def test_long_numbers_inside_strings_and_floats_are_fine() -> None:
+    body = b'{"token": "' + b"1" * 5000 + b'", "caveats": [0.' + b"1" * 5000 + b"]}"
+    loaded = await load(JsonBodies(), body)
+    assert loaded["token"] == "1" * 5000
+    assert isinstance(loaded["caveats"][0], float)

@@ -7,6 +7,8 @@ JSON bodies skip webargs (`JsonBodies`): the same rules, a third of the cost.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import math
 import re
@@ -15,9 +17,11 @@ from typing import Any, NoReturn
 
 import orjson
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
 from marshmallow import Schema, ValidationError, fields
 from webargs.core import is_json
 
+from service.appkeys import SETTINGS
 from service.errors import BadValue, MalformedRequest, MissingValue
 
 _MISSING = "Missing data for required field."
@@ -25,6 +29,16 @@ _REMEMBERED_BODIES = 2048
 _REMEMBERED_BODY_SIZE = 1024
 _SCALARS = frozenset({str, int, bool, type(None)})
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# Bounds on a JSON body, checked before the standard library decodes it: deeper
+# nesting exhausts its recursion (RecursionError), a longer integer its
+# int-string conversion (ValueError beyond 4,300 digits); orjson writes no
+# more than 254 levels back out. Nothing this service reads needs more.
+MAX_JSON_DEPTH = 32
+MAX_INTEGER_DIGITS = 64
+# A string, or an unterminated one up to the end: matching never restarts inside it.
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 _KINDS: tuple[tuple[type[fields.Field[Any]], str], ...] = (
     (fields.Boolean, "boolean"),
@@ -90,17 +104,52 @@ def error_callback(
     raise_validation_error(error, schema)
 
 
+class _IntegerTooLong(ValueError):
+    pass
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _IntegerTooLong
+    return int(text)
+
+
+def _nesting(raw: bytes) -> int:
+    """How deeply arrays and objects nest in `raw`, brackets inside strings not counted."""
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0))
+
+
 def _decode_json(raw: bytes, charset: str | None) -> Any:
+    """The JSON value of a body, within the bounds; MalformedRequest for anything else."""
+    utf8 = charset is None or charset.lower() in {"utf-8", "utf8"}
+    text: bytes | str = raw
+    if not utf8:
+        assert charset is not None
+        try:
+            text = raw.decode(charset)
+        except LookupError:
+            raise web.HTTPUnsupportedMediaType(text=f"unknown charset {charset}") from None
+        except UnicodeDecodeError as e:
+            raise MalformedRequest("the body is not valid JSON") from e
+        raw = text.encode()
+    # Fewer brackets than the bound cannot nest beyond it: counting is cheap, scanning is not.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _nesting(raw) > MAX_JSON_DEPTH:
+        raise MalformedRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     # orjson reads an integer beyond 64 bits as a float; the standard library keeps it exact.
-    if (charset is None or charset.lower() in {"utf-8", "utf8"}) and not _LONG_DIGITS.search(raw):
+    if utf8 and not _LONG_DIGITS.search(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass  # the standard library decides, as it did before (NaN, lone surrogates...)
     try:
-        return json.loads(raw.decode(charset or "utf-8"))
-    except LookupError:
-        raise web.HTTPUnsupportedMediaType(text=f"unknown charset {charset}") from None
+        if utf8:
+            text = raw.decode("utf-8")
+        return json.loads(text, parse_int=_bounded_int)
+    except _IntegerTooLong:
+        raise MalformedRequest(
+            f"the body holds an integer of more than {MAX_INTEGER_DIGITS} digits"
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise MalformedRequest("the body is not valid JSON") from e
 
@@ -148,7 +197,9 @@ class JsonBodies:
     async def load(self, request: web.Request, schema: Schema) -> Any:
         raw = b""
         if request.body_exists and is_json(request.content_type):
-            raw = await request.read()
+            raw = await (
+                request.read() if request.content.is_eof() else self._read_in_time(request)
+            )
         key = None
         if len(raw) <= _REMEMBERED_BODY_SIZE:
             key = (id(schema), request.charset, raw)
@@ -167,3 +218,16 @@ class JsonBodies:
                     self._loaded.clear()
                 self._loaded[key] = remembered
         return loaded
+
+    @staticmethod
+    async def _read_in_time(request: web.Request) -> bytes:
+        """A body still on its way: 408 unless it is complete within `server.body_timeout`."""
+        timeout = request.app[SETTINGS].server.body_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                return await request.read()
+        except TimeoutError:
+            raise web.HTTPRequestTimeout() from None
+        except (web.RequestPayloadError, HttpProcessingError, ConnectionError) as e:
+            # Broken chunked framing; a client gone before its Content-Length was sent.
+            raise MalformedRequest("the body could not be read") from e

@@ -9,6 +9,7 @@ check of every parser.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -265,3 +266,58 @@ def edited_caveat_json(draw: st.DrawFn) -> Any:
         else:
             obj[key] = draw(JSON)
     return obj
+
+
+# Bodies at the bounds of JSON decoding: nesting around MAX_JSON_DEPTH and far past
+# orjson's and the standard library's recursion limits, integers around 64 bits,
+# the bound and Python's 4,300-digit conversion limit, and huge exponents.
+NESTING_DEPTHS = st.sampled_from([31, 32, 33, 254, 255, 999, 1000, 1024, 1025, 5000, 20000])
+INTEGER_DIGITS = st.sampled_from([18, 19, 20, 63, 64, 65, 4300, 4301, 5000, 20000])
+
+
+@st.composite
+def extreme_numbers(draw: st.DrawFn) -> bytes:
+    """A JSON number literal: very long integers, long fractions, huge exponents."""
+    digits = draw(INTEGER_DIGITS)
+    sign = draw(st.sampled_from(["", "-"]))
+    kind = draw(st.sampled_from(["int", "int", "fraction", "exponent", "float"]))
+    if kind == "int":
+        return (sign + "9" * digits).encode()
+    if kind == "fraction":
+        return (sign + "0." + "1" * digits).encode()
+    if kind == "exponent":
+        return (sign + "1e" + draw(st.sampled_from(["308", "309", "99999", "-99999"]))).encode()
+    return (sign + "1" * digits + ".5").encode()
+
+
+@st.composite
+def deeply_nested(draw: st.DrawFn, leaf: bytes = b"1") -> bytes:
+    """`leaf` wrapped in arrays and objects, mixed, to a drawn depth; sometimes left unclosed."""
+    depth = draw(NESTING_DEPTHS)
+    pattern = draw(st.sampled_from(["list", "object", "mixed"]))
+    opens = {"list": [b"["], "object": [b'{"k":'], "mixed": [b"[", b'{"k":']}[pattern]
+    closes = {b"[": b"]", b'{"k":': b"}"}
+    chosen = [opens[i % len(opens)] for i in range(depth)]
+    tail = b"".join(closes[o] for o in reversed(chosen))
+    if draw(st.integers(0, 4)) == 0:
+        tail = tail[: len(tail) // 2]
+    return b"".join(chosen) + leaf + tail
+
+
+@st.composite
+def extreme_bodies(draw: st.DrawFn, base: dict[str, Any]) -> bytes:
+    """A route's body with one field (or the whole body) replaced by an extreme value."""
+    value = draw(
+        extreme_numbers()
+        | deeply_nested()
+        | extreme_numbers().flatmap(lambda n: deeply_nested(leaf=n))
+        | st.sampled_from([b"[" * 70_000, b'"' + b"[" * 60_000 + b'"', b"NaN", b"-Infinity"])
+    )
+    if draw(st.integers(0, 3)) == 0 or not base:
+        return value
+    key = draw(st.sampled_from(sorted(base)))
+    fields = [
+        json.dumps(k).encode() + b": " + (value if k == key else json.dumps(v).encode())
+        for k, v in base.items()
+    ]
+    return b"{" + b", ".join(fields) + b"}"

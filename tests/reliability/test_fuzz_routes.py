@@ -24,6 +24,7 @@ from fuzz_strategies import (
     caveat_objects,
     edited,
     edited_caveat_json,
+    extreme_bodies,
     fuzz_settings,
 )
 from hypothesis import given
@@ -502,3 +503,37 @@ async def test_fuzz_headers(env: Env, data: st.DataObject) -> None:
     if "X-F5-Api-Token" in extra and data.draw(st.booleans()):
         extra["X-F5-Api-Token"] = env.values["f5_token"]
     await _send(env, method, path, headers={**headers, **extra})
+
+
+BASE_BODIES: list[dict[str, Any]] = [
+    {"name": "deep", "caveats": [{"type": "time", "validUntil": NOW + 60}], "customMetadata": {}},
+    {"token": "x", "caveats": [], "peerIp": "10.0.0.1", "interface": "rest"},
+    {"customMetadata": {"a": 1}, "revoked": False},
+    {"metadata": {"name": "app2", "labels": {}}, "spec": {}},
+    {"role": "editor"},
+]
+
+
+@fuzz_settings(600)
+@given(data=st.data())
+async def test_fuzz_extreme_json_bodies_on_every_route(env: Env, data: st.DataObject) -> None:
+    """Nesting and numbers past every decoder's limits, with and without credentials:
+    4xx in the dialect, and no ERROR in the log (a RecursionError or int() ValueError was a 500)."""
+    body_routes = [(m, t) for m, t, _ in (*ONEZONE_BODY_ROUTES, *F5_BODY_ROUTES)]
+    routes = st.sampled_from(body_routes) | st.sampled_from(env.routes)
+    method, canonical = data.draw(routes, label="route")
+    if method == "*":  # a catch-all route: a real method (aiohttp's parser refuses "*")
+        method = data.draw(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]))
+    path = _fill(canonical, lambda name: env.values.get(name, "x"))
+    body = data.draw(extreme_bodies(data.draw(st.sampled_from(BASE_BODIES))), label="body")
+    before = len(env.caplog.records)
+    await _send(
+        env,
+        method,
+        path,
+        headers=data.draw(auth_headers(env), label="auth"),
+        body=body,
+        content_type="application/json",
+    )
+    errors = [r for r in env.caplog.records[before:] if r.levelno >= logging.ERROR]
+    assert not errors, (method, path, errors[0].getMessage(), errors[0].exc_info)
