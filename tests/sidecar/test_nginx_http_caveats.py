@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Stack
+from sidecar_stack import Stack
 from sidecar_support import bearer, injected, send
 
 from service.tokens.caveats import from_json

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sidecar_support
-from conftest import MAX_STALENESS, Stack
+from sidecar_stack import MAX_STALENESS, Stack
 from sidecar_support import (
     ADDRESSES,
     FORGED_NAMES,
