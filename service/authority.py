@@ -34,7 +34,7 @@ from service.tokens.caveats import (
     NamespaceCaveat,
     TimeCaveat,
 )
-from service.tokens.errors import MalformedToken, TokenError
+from service.tokens.errors import MalformedToken, TokenError, TokenTooLarge
 from service.tokens.identifiers import F5Identifier, OnezoneIdentifier, parse_identifier
 from service.tokens.keys import KeyRing
 from service.tokens.macaroon import Macaroon, mint
@@ -48,7 +48,6 @@ _PARSED_CACHE_SIZE = 10_000
 # A child's record names every named ancestor (each checked on every use of
 # the child), so chains are bounded.
 MAX_ANCESTORS = 16
-F5_MAX_TOKEN_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,13 +245,21 @@ class Authority:
             "kid": self.keyring.active.kid,
             "revoked": int(revoked),
         }
+        ident = OnezoneIdentifier("named", None, user_id, kind, tid)
+        token = self._onezone_token(ident, texts)
         if parent is not None:
             record.update(_lineage_fields(parent.lineage))
+            self._check_child_size(token)
         rate = await self.store.mint_named(
             user_id, tid, name, record, _expiry(cavs), self.settings.rate_limits["mint"]
         )
-        ident = OnezoneIdentifier("named", None, user_id, kind, tid)
-        return Minted(self._onezone_token(ident, texts), tid, rate)
+        return Minted(token, tid, rate)
+
+    def _check_child_size(self, token: str) -> None:
+        """A child whose own and inherited caveats together are too large to be used is refused."""
+        limit = self.settings.onezone.max_token_size
+        if len(token) > limit:
+            raise TokenTooLarge(limit, "the token's and its parent's caveats are too large")
 
     def named_token_from_record(self, user_id: str, tid: str, record: dict[str, str]) -> str | None:
         """The serialized token of a record, re-derived (tokens themselves are never stored)."""
@@ -304,7 +311,12 @@ class Authority:
         )
         ident = OnezoneIdentifier("temporary", generation, user_id, kind, tid)
         texts = [caveats.to_text(c) for c in cavs]
-        return Minted(self._onezone_token(ident, texts), tid, rate)
+        token = self._onezone_token(ident, texts)
+        if parent is not None:
+            # Known only now (the generation is the store's); nothing was recorded
+            # but a link, which expires with the token that will never be.
+            self._check_child_size(token)
+        return Minted(token, tid, rate)
 
     def parse_onezone(self, token: str) -> tuple[Macaroon, OnezoneIdentifier]:
         """Parse a serialized Onezone token and its identifier (no verification)."""
@@ -435,12 +447,13 @@ class Authority:
     ) -> None:
         """Refuse, before anything is recorded, caveats too many for an AuthToken's 1024 characters."""
         # The generation is not known yet; a ten-digit one is the longest in practice.
-        probe = self._f5_token(F5Identifier(namespace, app, 10**9, user_id, tid), texts)
-        if len(probe) > F5_MAX_TOKEN_SIZE:
+        try:
+            self._f5_token(F5Identifier(namespace, app, 10**9, user_id, tid), texts)
+        except TokenTooLarge as err:
             raise BadValue(
                 "caveats",
                 reason="the caveats of the authenticating token do not fit in an AuthToken",
-            )
+            ) from err
 
     def parse_f5(self, token: str) -> tuple[Macaroon, F5Identifier]:
         """Parse a serialized F5 AuthToken and its identifier (no verification)."""

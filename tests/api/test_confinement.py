@@ -344,3 +344,41 @@ async def test_generation_bumped_between_authentication_and_mint(client: Client)
 async def test_hundreds_of_concurrent_mints_carry_the_caveats(client: Client) -> None:
     tokens = await cs.concurrent_mints_all_confined(client, 300)
     cs.check_crowd(tokens)
+
+
+async def test_children_too_large_to_use_are_refused(make_client: ClientFactory) -> None:
+    """Own and inherited caveats that do not fit are a 400, never a token that cannot be used."""
+    client = await make_client(onezone__max_token_size=900)
+    _, auth = await new_user(client)
+    many = [f"10.0.{i}.0/24" for i in range(30)]
+    _, parent = await create_named(
+        client, auth, "wide", caveats=[{"type": "ip", "whitelist": ["127.0.0.1", *many]}]
+    )
+    assert len(parent) <= 900
+    via = {"X-Auth-Token": parent}
+    more = [{"type": "ip", "whitelist": ["127.0.0.0/8", *many]}]
+    resp = await client.post(
+        f"{API}/user/tokens/named", json={"name": "too-big", "caveats": more}, headers=via
+    )
+    await expect_error(resp, 400, "tokenTooLarge", limit=900)
+    resp = await client.post(
+        f"{API}/user/tokens/temporary",
+        json={"caveats": [{"type": "time", "validUntil": NOW + 60}, *more]},
+        headers=via,
+    )
+    await expect_error(resp, 400, "tokenTooLarge", limit=900)
+    # Nothing was recorded for the refused named child.
+    ids = await expect(await client.get(f"{API}/user/tokens/named", headers=auth), 200)
+    assert len(ids["tokens"]) == 1
+
+    # An AuthToken holds at most 1024 characters: the F5 dialect's 400.
+    client = await make_client()
+    _, auth = await new_user(client)
+    await cs.app_for(client, auth)
+    widest = [f"10.{i}.0.0/16" for i in range(90)]
+    _, parent = await create_named(
+        client, auth, "widest", caveats=[{"type": "ip", "whitelist": ["127.0.0.1", *widest]}]
+    )
+    resp = await client.get(f"{cs.APPS}/app1/generate_token", headers=cs.api_token(parent))
+    assert resp.status == 400, await resp.text()
+    assert "do not fit" in await resp.json()
