@@ -291,7 +291,7 @@ async def delete_application(request: web.Request) -> web.Response:
     *AUTH_ERRORS,
     description="Editors and admins only (viewers get 403); 409 when the application is "
     "disabled. Counts against the `generate_token` (per user) and `generate_token_app` "
-    "(per application) rate limits.",
+    "(per application) rate limits. " + d.INHERITED,
 )
 @match_info_schema(s.AppPathSchema)
 async def generate_token(request: web.Request) -> web.Response:

@@ -225,7 +225,7 @@ def _minted(
     },
     deprecated=True,
     description="A named access token with a generated name and a `time <` caveat of "
-    "onezone.client_token_ttl; counts against the `mint` rate limit.",
+    "onezone.client_token_ttl; counts against the `mint` rate limit. " + d.INHERITED,
 )
 async def create_client_token(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="user.{user}.client_tokens")
@@ -305,7 +305,7 @@ async def delete_client_token(request: web.Request) -> web.Response:
         ),
         **d.onezone_errors(400, 413, *AUTH_ERRORS),
     },
-    description="Counts against the `mint` rate limit; the name is unique per user.",
+    description="Counts against the `mint` rate limit; the name is unique per user. " + d.INHERITED,
 )
 @request_schema(s.OnezoneNamedTokenCreateRequestSchema, required=True)
 async def create_named_token(request: web.Request) -> web.Response:
@@ -440,7 +440,8 @@ async def delete_named_token(request: web.Request) -> web.Response:
         **d.onezone_errors(400, 413, *AUTH_ERRORS),
     },
     description="The `time` caveat may not exceed onezone.max_temporary_token_ttl "
-    "(tokenTimeCaveatRequired with details.maxTtl); counts against the `mint` rate limit.",
+    "(tokenTimeCaveatRequired with details.maxTtl); counts against the `mint` rate limit. "
+    + d.INHERITED,
 )
 @request_schema(s.OnezoneTemporaryTokenCreateRequestSchema, required=True)
 async def create_temporary_token(request: web.Request) -> web.Response:
