@@ -16,6 +16,7 @@ from typing import Any, Literal, overload
 
 from service.clock import Clock
 from service.errors import (
+    AuthenticationFailed,
     BadValue,
     Forbidden,
     RateLimitResult,
@@ -300,15 +301,19 @@ class Authority:
             cavs = inherit(cavs, parent.caveats)
             lineage = parent.lineage
             _check_depth(lineage)
-        generation, rate = await self.store.mint_temporary(
-            user_id,
-            self.settings.rate_limits["mint"],
-            self.settings.onezone.max_temporary_token_ttl,
-            tid=tid,
-            ancestors=lineage.ancestors,
-            parent_generation=lineage.generation,
-            expires=_expiry(cavs) or 0,
-        )
+        try:
+            generation, rate = await self.store.mint_temporary(
+                user_id,
+                self.settings.rate_limits["mint"],
+                self.settings.onezone.max_temporary_token_ttl,
+                tid=tid,
+                ancestors=lineage.ancestors,
+                parent_generation=lineage.generation,
+                expires=_expiry(cavs) or 0,
+            )
+        except TokenRevoked as err:
+            # The credential died between its authentication and now.
+            raise AuthenticationFailed(err) from err
         ident = OnezoneIdentifier("temporary", generation, user_id, kind, tid)
         texts = [caveats.to_text(c) for c in cavs]
         token = self._onezone_token(ident, texts)

@@ -281,3 +281,53 @@ def check_crowd(tokens: list[Any]) -> None:
         assert "ip = 127.0.0.0/8" in texts, texts
         times = [int(t[7:]) for t in texts if t.startswith("time < ")]
         assert times and min(times) <= NOW + 500, texts
+
+
+async def no_child_survives_a_concurrent_revocation(client: Client, parent_kind: str) -> int:
+    """Children minted as fast as possible while their parent is revoked: none outlives it.
+
+    For a temporary parent this is the race a fresh generation would open: a
+    temporary child minted just after the bump would get the new generation.
+    Returns how many children were minted before the revocation won.
+    """
+    uid, auth = await new_user(client, f"racer-{parent_kind}")
+    await app_for(client, auth)
+    if parent_kind == "named":
+        pid, parent = await create_named(client, auth, "parent")
+        revoke = ("PATCH", f"{API}/tokens/named/{pid}", {"revoked": True})
+    else:
+        parent = await temporary_via(client, auth, NOW + 900)
+        revoke = ("DELETE", f"{API}/user/tokens/temporary", None)
+    via = as_token(parent)
+
+    async def mint(i: int) -> str | None:
+        if i % 3 == 0:
+            path, body = "/user/tokens/named", {"name": f"race{i}"}
+        elif i % 3 == 1:
+            path, body = (
+                "/user/tokens/temporary",
+                {"caveats": [{"type": "time", "validUntil": NOW + 600}]},
+            )
+        else:
+            r = await client.get(f"{APPS}/app1/generate_token", headers=api_token(parent))
+            assert r.status in (200, 401), await r.text()
+            return (await r.json())["token"] if r.status == 200 else None
+        r = await client.post(f"{API}{path}", json=body, headers=via)
+        assert r.status in (201, 401), await r.text()
+        return (await r.json())["token"] if r.status == 201 else None
+
+    async def revoke_midway() -> None:
+        await asyncio.sleep(0)
+        method, path, body = revoke
+        r = await client.request(method, path, json=body, headers=auth)
+        assert r.status == 204, await r.text()
+
+    count = 240
+    tasks = [mint(i) for i in range(count // 2)]
+    tasks.append(revoke_midway())
+    tasks.extend(mint(i) for i in range(count // 2, count))
+    results = await asyncio.gather(*tasks)
+    children = {f"child{i}": t for i, t in enumerate(results) if isinstance(t, str)}
+    await eventually_dead(client, {**children, "parent": parent}, bound=0.0)
+    del uid
+    return len(children)

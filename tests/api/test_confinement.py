@@ -29,7 +29,7 @@ from onezone_support import (
 from service.appkeys import AUTHORITY, SETTINGS, STORE
 from service.authority import inherit
 from service.clock import FakeClock
-from service.errors import TokenRevoked
+from service.errors import AuthenticationFailed, TokenRevoked
 from service.tokens.caveats import (
     DataReadonlyCaveat,
     InterfaceCaveat,
@@ -327,18 +327,20 @@ async def test_generation_bumped_between_authentication_and_mint(client: Client)
     authority = client.app[AUTHORITY]
     verification = await authority.verify_onezone(parent, authority.context())
     await client.app[STORE].revoke_temporary(uid, 3600)
-    with pytest.raises(TokenRevoked):
+    with pytest.raises(AuthenticationFailed) as err:
         await authority.mint_temporary(
             uid, "access", [TimeCaveat(NOW + 60)], parent=verification.as_parent()
         )
+    assert isinstance(err.value.cause, TokenRevoked)
     # A named parent deleted meanwhile: the same for a temporary child that names it.
     _, named = await create_named(client, auth, "gone-soon")
     verification = await authority.verify_onezone(named, authority.context())
     await client.app[STORE].delete_all_named(uid)
-    with pytest.raises(TokenRevoked):
+    with pytest.raises(AuthenticationFailed) as err:
         await authority.mint_temporary(
             uid, "access", [TimeCaveat(NOW + 60)], parent=verification.as_parent()
         )
+    assert isinstance(err.value.cause, TokenRevoked)
 
 
 async def test_hundreds_of_concurrent_mints_carry_the_caveats(client: Client) -> None:
@@ -382,3 +384,9 @@ async def test_children_too_large_to_use_are_refused(make_client: ClientFactory)
     resp = await client.get(f"{cs.APPS}/app1/generate_token", headers=cs.api_token(parent))
     assert resp.status == 400, await resp.text()
     assert "do not fit" in await resp.json()
+
+
+@pytest.mark.parametrize("parent_kind", ["named", "temporary"])
+async def test_no_child_survives_a_concurrent_revocation(client: Client, parent_kind: str) -> None:
+    minted = await cs.no_child_survives_a_concurrent_revocation(client, parent_kind)
+    assert minted > 0

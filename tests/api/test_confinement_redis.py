@@ -75,3 +75,11 @@ async def test_hundreds_of_concurrent_mints_carry_the_caveats(
     cs.check_crowd(
         await cs.concurrent_mints_all_confined(await _client(make_client, real_url), 300)
     )
+
+
+@pytest.mark.parametrize("parent_kind", ["named", "temporary"])
+async def test_no_child_survives_a_concurrent_revocation(
+    make_client: ClientFactory, real_url: str, parent_kind: str
+) -> None:
+    client = await _client(make_client, real_url)
+    assert await cs.no_child_survives_a_concurrent_revocation(client, parent_kind) > 0
