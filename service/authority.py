@@ -16,6 +16,9 @@ from typing import Any, Literal, overload
 
 from service.clock import Clock
 from service.errors import (
+    AuthenticationFailed,
+    BadValue,
+    Forbidden,
     RateLimitResult,
     TimeCaveatRequired,
     TokenRejected,
@@ -25,8 +28,14 @@ from service.errors import (
 from service.settings import Settings
 from service.store import CheckResult, Store
 from service.tokens import caveats, encoding
-from service.tokens.caveats import AnyCaveat, AppCaveat, NamespaceCaveat, TimeCaveat
-from service.tokens.errors import MalformedToken, TokenError
+from service.tokens.caveats import (
+    AnyCaveat,
+    AppCaveat,
+    InterfaceCaveat,
+    NamespaceCaveat,
+    TimeCaveat,
+)
+from service.tokens.errors import MalformedToken, TokenError, TokenTooLarge
 from service.tokens.identifiers import F5Identifier, OnezoneIdentifier, parse_identifier
 from service.tokens.keys import KeyRing
 from service.tokens.macaroon import Macaroon, mint
@@ -37,6 +46,61 @@ ONEZONE_PURPOSE = "onezone"
 F5_PURPOSE = "f5"
 F5_LOCATION = "f5xc"
 _PARSED_CACHE_SIZE = 10_000
+# A child's record names every named ancestor (each checked on every use of
+# the child), so chains are bounded.
+MAX_ANCESTORS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """What a token minted by a credential must die with (README "Confinement is inherited").
+
+    `ancestors`: the named tokens (same user) whose records must stay present
+    and unrevoked; `generation`: the user's temporary generation that must stay
+    current (set when a temporary token is in the chain).
+    """
+
+    ancestors: tuple[str, ...] = ()
+    generation: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The token a child is minted through: its verified caveats and the child's lineage."""
+
+    caveats: tuple[AnyCaveat, ...]
+    lineage: Lineage
+
+
+# Not inherited: an interface caveat says over which channel its own token is
+# presented, not what it may do (a REST session mints oneclient tokens); a
+# credential confined to an interface counts as unconfined (it may read
+# serialized tokens), so inheriting it would bound nothing.
+_NOT_INHERITED: tuple[type, ...] = (InterfaceCaveat, TimeCaveat)
+
+
+def inherit(own: Sequence[AnyCaveat], parent: Sequence[AnyCaveat]) -> tuple[AnyCaveat, ...]:
+    """A child's caveats: its own, then each of its parent's it lacks; time: the earliest."""
+    out = list(own)
+    for c in parent:
+        if not isinstance(c, _NOT_INHERITED) and c not in out:
+            out.append(c)
+    parent_until = _expiry(parent)
+    own_until = _expiry(own)
+    if parent_until is not None and (own_until is None or parent_until < own_until):
+        out.append(TimeCaveat(parent_until))
+    return tuple(out)
+
+
+def _check_depth(lineage: Lineage) -> None:
+    if len(lineage.ancestors) > MAX_ANCESTORS:
+        raise Forbidden("token chain too deep")
+
+
+def _lineage_fields(lineage: Lineage) -> dict[str, str | int]:
+    _check_depth(lineage)
+    gen = "" if lineage.generation is None else str(lineage.generation)
+    return {"anc": " ".join(lineage.ancestors), "pgen": gen}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +116,21 @@ class OnezoneVerification:
     verified: Verified
     user_name: str | None
     admin: bool
+    # The token's own lineage, as its record (or link) names it.
+    ancestors: tuple[str, ...] = ()
+    generation: int | None = None
+
+    def child_lineage(self) -> Lineage:
+        """The lineage of a token minted while authenticated by this one."""
+        ident = self.identifier
+        if ident.persistence == "named":
+            return Lineage((*self.ancestors, ident.token_id), self.generation)
+        # A temporary parent dies with its generation, and so does the child.
+        return Lineage(self.ancestors, ident.generation)
+
+    def as_parent(self) -> Parent:
+        """This token as the parent of what is minted while it authenticates."""
+        return Parent(self.verified.caveats, self.child_lineage())
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +227,16 @@ class Authority:
         custom: Any,
         *,
         revoked: bool = False,
+        parent: Parent | None = None,
     ) -> Minted:
-        """Record and mint a named token (one store round trip, rate-limited)."""
+        """Record and mint a named token (one store round trip, rate-limited).
+
+        With a `parent`, the token carries the parent's caveats and its record
+        names the parent's lineage (it dies with the parent).
+        """
         tid = self.keyring.new_token_id()
+        if parent is not None:
+            cavs = inherit(cavs, parent.caveats)
         texts = [caveats.to_text(c) for c in cavs]
         record: dict[str, str | int] = {
             "type": kind,
@@ -160,11 +246,21 @@ class Authority:
             "kid": self.keyring.active.kid,
             "revoked": int(revoked),
         }
+        ident = OnezoneIdentifier("named", None, user_id, kind, tid)
+        token = self._onezone_token(ident, texts)
+        if parent is not None:
+            record.update(_lineage_fields(parent.lineage))
+            self._check_child_size(token)
         rate = await self.store.mint_named(
             user_id, tid, name, record, _expiry(cavs), self.settings.rate_limits["mint"]
         )
-        ident = OnezoneIdentifier("named", None, user_id, kind, tid)
-        return Minted(self._onezone_token(ident, texts), tid, rate)
+        return Minted(token, tid, rate)
+
+    def _check_child_size(self, token: str) -> None:
+        """A child whose own and inherited caveats together are too large to be used is refused."""
+        limit = self.settings.onezone.max_token_size
+        if len(token) > limit:
+            raise TokenTooLarge(limit, "the token's and its parent's caveats are too large")
 
     def named_token_from_record(self, user_id: str, tid: str, record: dict[str, str]) -> str | None:
         """The serialized token of a record, re-derived (tokens themselves are never stored)."""
@@ -183,18 +279,49 @@ class Authority:
         if not any(isinstance(c, TimeCaveat) and c.valid_until < limit for c in cavs):
             raise TimeCaveatRequired(max_ttl)
 
-    async def mint_temporary(self, user_id: str, kind: Kind, cavs: Sequence[AnyCaveat]) -> Minted:
-        """Mint a temporary token under the user's current generation (one round trip)."""
+    async def mint_temporary(
+        self,
+        user_id: str,
+        kind: Kind,
+        cavs: Sequence[AnyCaveat],
+        *,
+        parent: Parent | None = None,
+    ) -> Minted:
+        """Mint a temporary token under the user's current generation (one round trip).
+
+        The time caveat is required of the caveats asked for. With a `parent`,
+        the token carries the parent's caveats, is refused if the parent's
+        generation moved on meanwhile, and a link record names its named
+        ancestors (written in the same step).
+        """
         self.check_temporary_caveats(cavs)
-        generation, rate = await self.store.mint_temporary(
-            user_id,
-            self.settings.rate_limits["mint"],
-            self.settings.onezone.max_temporary_token_ttl,
-        )
         tid = self.keyring.new_token_id()
+        lineage = Lineage()
+        if parent is not None:
+            cavs = inherit(cavs, parent.caveats)
+            lineage = parent.lineage
+            _check_depth(lineage)
+        try:
+            generation, rate = await self.store.mint_temporary(
+                user_id,
+                self.settings.rate_limits["mint"],
+                self.settings.onezone.max_temporary_token_ttl,
+                tid=tid,
+                ancestors=lineage.ancestors,
+                parent_generation=lineage.generation,
+                expires=_expiry(cavs) or 0,
+            )
+        except TokenRevoked as err:
+            # The credential died between its authentication and now.
+            raise AuthenticationFailed(err) from err
         ident = OnezoneIdentifier("temporary", generation, user_id, kind, tid)
         texts = [caveats.to_text(c) for c in cavs]
-        return Minted(self._onezone_token(ident, texts), tid, rate)
+        token = self._onezone_token(ident, texts)
+        if parent is not None:
+            # Known only now (the generation is the store's); nothing was recorded
+            # but a link, which expires with the token that will never be.
+            self._check_child_size(token)
+        return Minted(token, tid, rate)
 
     def parse_onezone(self, token: str) -> tuple[Macaroon, OnezoneIdentifier]:
         """Parse a serialized Onezone token and its identifier (no verification)."""
@@ -269,16 +396,38 @@ class Authority:
             result = await self.store.check_named(ident.user_id, ident.token_id)
         else:
             assert ident.generation is not None
-            result = await self.store.check_temporary(ident.user_id, ident.generation)
+            result = await self.store.check_temporary(
+                ident.user_id, ident.generation, ident.token_id
+            )
         _raise_for(result)
-        return OnezoneVerification(ident, verified, result.user_name, result.admin)
+        return OnezoneVerification(
+            ident, verified, result.user_name, result.admin, result.ancestors, result.generation
+        )
 
     # F5 ------------------------------------------------------------------
 
-    async def mint_f5(self, namespace: str, app: str, user_id: str) -> Minted:
-        """Record and mint an F5 AuthToken for an application (one round trip)."""
+    async def mint_f5(
+        self, namespace: str, app: str, user_id: str, *, parent: Parent | None = None
+    ) -> Minted:
+        """Record and mint an F5 AuthToken for an application (one round trip).
+
+        With a `parent` (the Onezone token the caller authenticated with), the
+        token carries the parent's caveats, expires no later than the parent,
+        and dies with it: its lineage is recorded in the owner's slot.
+        """
         tid = self.keyring.new_token_id()
         expires = self.now() + self.settings.f5.token_ttl
+        extra: list[str] = []
+        lineage = None
+        if parent is not None:
+            inherited = inherit((TimeCaveat(expires),), parent.caveats)
+            expires = _expiry(inherited) or expires
+            extra = [caveats.to_text(c) for c in inherited if not isinstance(c, TimeCaveat)]
+            _check_depth(parent.lineage)
+            lineage = (parent.lineage.ancestors, parent.lineage.generation)
+        texts = [f"namespace = {namespace}", f"app = {app}", *extra, f"time < {expires}"]
+        if extra:
+            self._check_f5_size(namespace, app, user_id, tid, texts)
         generation, rate = await self.store.mint_f5(
             namespace,
             app,
@@ -287,14 +436,29 @@ class Authority:
             expires,
             self.settings.rate_limits["generate_token"],
             self.settings.rate_limits["generate_token_app"],
+            lineage=lineage,
         )
-        ident = F5Identifier(namespace, app, generation, user_id, tid)
-        identifier = ident.encode().encode()
-        key = self.keyring.key_for_token_id(tid)
-        root = self.keyring.root_key(key, F5_PURPOSE, identifier)
-        texts = [f"namespace = {namespace}", f"app = {app}", f"time < {expires}"]
-        token = encoding.serialize_f5(mint(root, identifier, F5_LOCATION, texts))
+        token = self._f5_token(F5Identifier(namespace, app, generation, user_id, tid), texts)
         return Minted(token, tid, rate)
+
+    def _f5_token(self, ident: F5Identifier, texts: Sequence[str]) -> str:
+        identifier = ident.encode().encode()
+        key = self.keyring.key_for_token_id(ident.token_id)
+        root = self.keyring.root_key(key, F5_PURPOSE, identifier)
+        return encoding.serialize_f5(mint(root, identifier, F5_LOCATION, texts))
+
+    def _check_f5_size(
+        self, namespace: str, app: str, user_id: str, tid: str, texts: Sequence[str]
+    ) -> None:
+        """Refuse, before anything is recorded, caveats too many for an AuthToken's 1024 characters."""
+        # The generation is not known yet; a ten-digit one is the longest in practice.
+        try:
+            self._f5_token(F5Identifier(namespace, app, 10**9, user_id, tid), texts)
+        except TokenTooLarge as err:
+            raise BadValue(
+                "caveats",
+                reason="the caveats of the authenticating token do not fit in an AuthToken",
+            ) from err
 
     def parse_f5(self, token: str) -> tuple[Macaroon, F5Identifier]:
         """Parse a serialized F5 AuthToken and its identifier (no verification)."""

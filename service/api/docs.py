@@ -25,6 +25,12 @@ SPEC_URL = "/api/docs/swagger.json"
 UI_URL = "/api/docs"
 STATIC_URL = "/api/docs/static"
 SWAGGER_UI_FILES = Path(aiohttp_apispec.__file__).parent / "static"
+# Said of every route that mints (README "Confinement is inherited").
+INHERITED = (
+    "Minted with a token as credentials, the new token carries that token's caveats "
+    "(its time limit included, `interface` excepted) and dies with it. Tokens with "
+    "`data.*` caveats are refused here."
+)
 
 # Definitions that marshmallow cannot express (a bare string); responses name them.
 F5_ERROR = "F5Error"

@@ -291,13 +291,15 @@ async def delete_application(request: web.Request) -> web.Response:
     *AUTH_ERRORS,
     description="Editors and admins only (viewers get 403); 409 when the application is "
     "disabled. Counts against the `generate_token` (per user) and `generate_token_app` "
-    "(per application) rate limits.",
+    "(per application) rate limits. " + d.INHERITED,
 )
 @match_info_schema(s.AppPathSchema)
 async def generate_token(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
     principal = await _authorize(request, ns, write=True)
-    minted = await request.app[AUTHORITY].mint_f5(ns, name, principal.user_id)
+    minted = await request.app[AUTHORITY].mint_f5(
+        ns, name, principal.user_id, parent=principal.parent
+    )
     TALLY.inc(_MINTED_F5)
     response = json_response({"token": minted.token}, headers={"Cache-Control": "no-store"})
     set_rate_limit_headers(response, minted.rate)

@@ -22,6 +22,7 @@ from service.appkeys import AUTHORITY, SETTINGS
 from service.authority import Authority, Kind
 from service.errors import (
     BadValue,
+    Forbidden,
     MissingAtLeastOneValue,
     NameOccupied,
     NotFound,
@@ -224,7 +225,7 @@ def _minted(
     },
     deprecated=True,
     description="A named access token with a generated name and a `time <` caveat of "
-    "onezone.client_token_ttl; counts against the `mint` rate limit.",
+    "onezone.client_token_ttl; counts against the `mint` rate limit. " + d.INHERITED,
 )
 async def create_client_token(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="user.{user}.client_tokens")
@@ -238,6 +239,7 @@ async def create_client_token(request: web.Request) -> web.Response:
                 "access",
                 [TimeCaveat(valid_until)],
                 {},
+                parent=principal.parent,
             )
             break
         except NameOccupied:
@@ -256,6 +258,9 @@ async def create_client_token(request: web.Request) -> web.Response:
 )
 async def list_client_tokens(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="user.{user}.client_tokens")
+    if principal.confined:
+        # Serialized tokens are shown only to unconfined credentials.
+        return json_response({"tokens": []})
     authority = _authority(request)
     tokens = [
         authority.named_token_from_record(principal.user_id, tid, record)
@@ -300,7 +305,7 @@ async def delete_client_token(request: web.Request) -> web.Response:
         ),
         **d.onezone_errors(400, 413, *AUTH_ERRORS),
     },
-    description="Counts against the `mint` rate limit; the name is unique per user.",
+    description="Counts against the `mint` rate limit; the name is unique per user. " + d.INHERITED,
 )
 @request_schema(s.OnezoneNamedTokenCreateRequestSchema, required=True)
 async def create_named_token(request: web.Request) -> web.Response:
@@ -317,6 +322,7 @@ async def create_named_token(request: web.Request) -> web.Response:
         cavs,
         body.get("customMetadata", {}),
         revoked=body.get("revoked", False),
+        parent=principal.parent,
     )
     return _minted(
         "named",
@@ -349,18 +355,25 @@ async def delete_named_tokens(request: web.Request) -> web.Response:
 
 @_documented(
     "Get a named token of the current user by its name",
-    {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(404, *AUTH_ERRORS)},
+    {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(403, 404, *AUTH_ERRORS)},
     parameters=[_path("name", "The token's name")],
 )
 async def get_named_token_by_name(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     principal = await authenticate(request, api_gri=f"token.{name}.user_named_token,{{user}}")
+    _may_see_serialized(principal)
     authority = _authority(request)
     tid = (await authority.store.list_named(principal.user_id)).get(name)
     if tid is None:
         raise NotFound("token not found")
     record = await _record(authority, principal.user_id, tid)
     return json_response(named_token_json(authority, principal.user_id, tid, record))
+
+
+def _may_see_serialized(principal: Principal) -> None:
+    """Serialized tokens go only to unconfined credentials (else one escapes its caveats)."""
+    if principal.confined:
+        raise Forbidden("a confined token may not read serialized tokens")
 
 
 async def _owner(request: web.Request) -> tuple[Principal, str]:
@@ -370,11 +383,12 @@ async def _owner(request: web.Request) -> tuple[Principal, str]:
 
 @_documented(
     "Get a named token",
-    {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(404, *AUTH_ERRORS)},
+    {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(403, 404, *AUTH_ERRORS)},
     parameters=[TOKEN_ID],
 )
 async def get_named_token(request: web.Request) -> web.Response:
     principal, tid = await _owner(request)
+    _may_see_serialized(principal)
     authority = _authority(request)
     record = await _record(authority, principal.user_id, tid)
     return json_response(named_token_json(authority, principal.user_id, tid, record))
@@ -426,7 +440,8 @@ async def delete_named_token(request: web.Request) -> web.Response:
         **d.onezone_errors(400, 413, *AUTH_ERRORS),
     },
     description="The `time` caveat may not exceed onezone.max_temporary_token_ttl "
-    "(tokenTimeCaveatRequired with details.maxTtl); counts against the `mint` rate limit.",
+    "(tokenTimeCaveatRequired with details.maxTtl); counts against the `mint` rate limit. "
+    + d.INHERITED,
 )
 @request_schema(s.OnezoneTemporaryTokenCreateRequestSchema, required=True)
 async def create_temporary_token(request: web.Request) -> web.Response:
@@ -434,7 +449,9 @@ async def create_temporary_token(request: web.Request) -> web.Response:
     body = _body(request)
     kind: Kind = body.get("type", "access")
     cavs = parse_caveats(body.get("caveats"))
-    minted = await _authority(request).mint_temporary(principal.user_id, kind, cavs)
+    minted = await _authority(request).mint_temporary(
+        principal.user_id, kind, cavs, parent=principal.parent
+    )
     return _minted("temporary", {"token": minted.token}, 201, minted.rate)
 
 
@@ -574,7 +591,10 @@ async def verify_identity_token(request: web.Request) -> web.Response:
     {**d.ok(200, s.OnezoneUserSchema), **d.onezone_errors(404, *AUTH_ERRORS)},
 )
 async def get_user(request: web.Request) -> web.Response:
-    principal = await authenticate(request, api_gri="user.{user}.instance:protected")
+    # As in Onezone, a data-access token may read its user (and nothing else here).
+    principal = await authenticate(
+        request, api_gri="user.{user}.instance:protected", data_access=True
+    )
     user = await _authority(request).store.get_user(principal.user_id)
     if user is None:
         raise NotFound("user not found")

@@ -34,6 +34,10 @@ class Keys:
     def name_index(self, uid: str) -> str:
         return f"{self.prefix}:{{u:{uid}}}:names"
 
+    def link(self, uid: str, tid: str) -> str:
+        """The lineage of a child token whose own record is elsewhere (or absent)."""
+        return f"{self.prefix}:{{u:{uid}}}:link:{tid}"
+
     def temporary_generation(self, uid: str) -> str:
         return f"{self.prefix}:{{u:{uid}}}:tmpgen"
 

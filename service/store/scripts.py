@@ -11,20 +11,28 @@ from typing import Any
 
 from redis.commands.core import AsyncScript
 
-# Scripts that limit get the shared GCRA helpers prepended.
-_LIBRARY = "gcra"
-_USES_LIBRARY = {"ratelimit", "mint_named", "mint_temporary", "mint_f5"}
+# Scripts that limit get the shared GCRA helpers prepended; those that check
+# a token's lineage, the lineage check.
+_LIBRARIES = {
+    "ratelimit": ("gcra",),
+    "mint_named": ("gcra",),
+    "mint_temporary": ("gcra", "lineage"),
+    "mint_f5": ("gcra",),
+    "check_named": ("lineage",),
+    "check_owner": ("lineage",),
+}
 NAMES = (
     "ratelimit",
     "mint_named",
     "mint_temporary",
     "mint_f5",
     "check_named",
-    "check_temporary",
+    "check_owner",
     "check_f5",
     "update_named",
     "delete_named",
     "bump_generation",
+    "write_link",
     "app_create",
     "app_replace",
     "app_delete",
@@ -34,10 +42,12 @@ NAMES = (
 def source(name: str) -> str:
     """The full text of a script, with the shared library when it needs it."""
     folder = resources.files("service.store").joinpath("lua")
-    text = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    if name in _USES_LIBRARY:
-        text = folder.joinpath(f"{_LIBRARY}.lua").read_text(encoding="utf-8") + "\n" + text
-    return text
+    parts = [
+        folder.joinpath(f"{lib}.lua").read_text(encoding="utf-8")
+        for lib in _LIBRARIES.get(name, ())
+    ]
+    parts.append(folder.joinpath(f"{name}.lua").read_text(encoding="utf-8"))
+    return "\n".join(parts)
 
 
 class Scripts:

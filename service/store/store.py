@@ -27,6 +27,7 @@ from service.errors import (
     NotFound,
     RateLimited,
     RateLimitResult,
+    TokenRevoked,
 )
 from service.settings import RateLimitPolicy, RedisSettings
 
@@ -76,11 +77,28 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """The store's verdict on a token's record, and its owner when known."""
+    """The store's verdict on a token's record, its owner when known, and its lineage.
+
+    `ancestors` and `generation` are the token's own lineage (the named
+    ancestors and the temporary generation it must die with), for its children.
+    """
 
     status: CheckStatus
     user_name: str | None = None
     admin: bool = False
+    ancestors: tuple[str, ...] = ()
+    generation: int | None = None
+
+
+def _lineage(ancestors: Any, generation: Any) -> tuple[tuple[str, ...], int | None]:
+    """A lineage as a script replies it: ids separated by spaces, a generation or ''."""
+    text, gen = _s(ancestors), _s(generation)
+    return tuple(text.split()), int(gen) if gen else None
+
+
+def _lineage_tags(uid: str, tid: str, ancestors: tuple[str, ...]) -> tuple[str, ...]:
+    """Revocation-feed tags of a token's check: itself, its owner, each named ancestor."""
+    return (f"tok:{tid}", f"user:{uid}", *(f"tok:{a}" for a in ancestors))
 
 
 def _rate_result(policy: RateLimitPolicy, reply: list[Any]) -> RateLimitResult:
@@ -499,16 +517,31 @@ class Store:
     @translate_errors
     async def _check_named(self, key: str, uid: str, tid: str) -> CheckResult:
         reply = await self._script(
-            "check_named", keys=[self.keys.user(uid), self.keys.named_record(uid, tid)], args=[]
+            "check_named",
+            keys=[
+                self.keys.user(uid),
+                self.keys.named_record(uid, tid),
+                self.keys.temporary_generation(uid),
+            ],
+            args=[self.keys.named_record(uid, "")],
         )
         result = self._check_result(reply)
         if result.status == "ok":
-            self.cache.put(key, result, (f"tok:{tid}", f"user:{uid}"))
+            self.cache.put(key, result, _lineage_tags(uid, tid, result.ancestors))
         return result
 
     @staticmethod
-    def _check_result(reply: list[Any]) -> CheckResult:
+    def _check_result(reply: list[Any], lineage_at: int = 3) -> CheckResult:
         status = _s(reply[0])
+        if len(reply) > lineage_at + 1:
+            ancestors, generation = _lineage(reply[lineage_at], reply[lineage_at + 1])
+            return CheckResult(
+                status,  # type: ignore[arg-type]
+                _s(reply[1]),
+                _s(reply[2]) == "1",
+                ancestors,
+                generation,
+            )
         if len(reply) >= 3:
             return CheckResult(status, _s(reply[1]), _s(reply[2]) == "1")  # type: ignore[arg-type]
         return CheckResult(status)  # type: ignore[arg-type]
@@ -517,21 +550,47 @@ class Store:
 
     @translate_errors
     async def mint_temporary(
-        self, uid: str, policy: RateLimitPolicy, generation_ttl: int
+        self,
+        uid: str,
+        policy: RateLimitPolicy,
+        generation_ttl: int,
+        *,
+        tid: str = "",
+        ancestors: tuple[str, ...] = (),
+        parent_generation: int | None = None,
+        expires: int = 0,
     ) -> tuple[int, RateLimitResult]:
-        """Check the mint limit and read the user's temporary-token generation, atomically."""
+        """Check the mint limit and read the user's temporary-token generation, atomically.
+
+        A child token (`parent_generation` and/or `ancestors` given) is refused
+        with TokenRevoked when its parent is already dead; with `ancestors`
+        its link record (under `tid`, until `expires`) is written in the same step.
+        """
+        now_ms = self._now_ms()
         reply = await self._script(
             "mint_temporary",
             keys=[
                 self.keys.user_rate(uid, policy.name),
                 self.keys.user(uid),
                 self.keys.temporary_generation(uid),
+                self.keys.link(uid, tid),
             ],
-            args=[self._now_ms(), _interval_ms(policy), policy.limit, generation_ttl],
+            args=[
+                now_ms,
+                _interval_ms(policy),
+                policy.limit,
+                generation_ttl,
+                "" if parent_generation is None else parent_generation,
+                " ".join(ancestors),
+                max(1, math.ceil(expires - now_ms / 1000)),
+                self.keys.named_record(uid, ""),
+            ],
         )
         status = _s(reply[0])
         if status == "nouser":
             raise NotFound("user not found")
+        if status == "revoked":
+            raise TokenRevoked("the parent token was revoked")
         result = _rate_result(policy, reply)
         if status == "limited":
             raise RateLimited(result)
@@ -552,24 +611,35 @@ class Store:
         )
         return int(gen)
 
-    async def check_temporary(self, uid: str, generation: int) -> CheckResult:
-        """Whether the user exists and `generation` is still current (cached when enabled)."""
-        key = f"t:{uid}:{generation}"
+    async def check_temporary(self, uid: str, generation: int, tid: str = "") -> CheckResult:
+        """Whether the user exists, `generation` is current and the token's lineage holds (cached).
+
+        `tid` names the token's link record, if it has one (a child of a named token).
+        """
+        # Per token, not per generation: a child's link record is its own.
+        key = f"t:{uid}:{generation}:{tid}"
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        return await self._check_temporary(key, uid, generation)
+        return await self._check_temporary(key, uid, generation, tid)
+
+    def _queue_owner(self, uid: str, generation: str, tid: str) -> _Queued:
+        return self._queue(
+            "check_owner",
+            keys=[
+                self.keys.user(uid),
+                self.keys.temporary_generation(uid),
+                self.keys.link(uid, tid),
+            ],
+            args=[generation, self.keys.named_record(uid, "")],
+        )
 
     @translate_errors
-    async def _check_temporary(self, key: str, uid: str, generation: int) -> CheckResult:
-        reply = await self._script(
-            "check_temporary",
-            keys=[self.keys.user(uid), self.keys.temporary_generation(uid)],
-            args=[str(generation)],
-        )
-        result = self._check_result(reply)
+    async def _check_temporary(self, key: str, uid: str, generation: int, tid: str) -> CheckResult:
+        reply = await self._reply(self._queue_owner(uid, str(generation), tid))
+        result = self._check_result(reply, lineage_at=4)
         if result.status == "ok":
-            self.cache.put(key, result, (f"user:{uid}",))
+            self.cache.put(key, result, _lineage_tags(uid, tid, result.ancestors))
         return result
 
     # namespaces and roles ------------------------------------------------
@@ -704,11 +774,27 @@ class Store:
         expires: int,
         user_policy: RateLimitPolicy,
         app_policy: RateLimitPolicy,
+        *,
+        lineage: tuple[tuple[str, ...], int | None] | None = None,
     ) -> tuple[int, RateLimitResult]:
-        """Check the app and both limits, and record the token; returns the app's generation."""
+        """Check the app and both limits, and record the token; returns the app's generation.
+
+        With `lineage` (named ancestors, temporary generation) the token is a
+        child of an Onezone token: its link record is written in the user's
+        slot in the same round trip, and its record says it has one, so that
+        a lost link refuses the token rather than freeing it from its parent.
+        """
         now_ms = self._now_ms()
         ttl = max(1, math.ceil(expires - now_ms / 1000))
-        reply = await self._script(
+        link = None
+        if lineage is not None:
+            ancestors, generation = lineage
+            link = self._queue(
+                "write_link",
+                keys=[self.keys.link(uid, tid)],
+                args=[" ".join(ancestors), "" if generation is None else generation, ttl],
+            )
+        queued = self._queue(
             "mint_f5",
             keys=[
                 self.keys.app(ns, app),
@@ -725,8 +811,12 @@ class Store:
                 expires,
                 ttl,
                 uid,
+                "0" if link is None else "1",
             ],
         )
+        if link is not None:
+            await self._reply(link)
+        reply = await self._reply(queued)
         status = _s(reply[0])
         if status == "notfound":
             raise NotFound("application not found")
@@ -750,19 +840,26 @@ class Store:
     async def _check_f5(
         self, key: str, ns: str, app: str, generation: int, tid: str, uid: str
     ) -> CheckResult:
-        # Two slots (the user's and the application's), one batch.
-        user_reply = self.batcher.execute("HMGET", self.keys.user(uid), "name", "admin")
-        user_reply.add_done_callback(_retrieved)
+        # Two slots (the user's: owner and lineage; the application's: app and
+        # record), one batch.
+        owner_queued = self._queue_owner(uid, "", tid)
         queued = self._queue(
             "check_f5",
             keys=[self.keys.app(ns, app), self.keys.app_record(ns, app, tid)],
             args=[str(generation)],
         )
-        status = await self._reply(queued)
-        user = await user_reply
-        if user[0] is None:
-            return CheckResult("nouser")
-        result = CheckResult(_s(status), _s(user[0]), _s(user[1]) == "1")  # type: ignore[arg-type]
+        app_reply = await self._reply(queued)
+        owner_reply = await self._reply(owner_queued)
+        owner = self._check_result(owner_reply, lineage_at=4)
+        if owner.status != "ok":
+            return CheckResult(owner.status)
+        status = _s(app_reply[0])
+        if status == "ok" and _s(app_reply[1]) == "1" and _s(owner_reply[3]) != "1":
+            # The record says the token has a parent, and its link is gone:
+            # refused, never freed from the parent.
+            status = "revoked"
+        result = CheckResult(status, owner.user_name, owner.admin)  # type: ignore[arg-type]
         if result.status == "ok":
-            self.cache.put(key, result, (f"app:{ns}/{app}", f"user:{uid}", f"tok:{tid}"))
+            tags = (f"app:{ns}/{app}", *_lineage_tags(uid, tid, owner.ancestors))
+            self.cache.put(key, result, tags)
         return result

@@ -19,6 +19,7 @@ from typing import Literal
 from aiohttp import web
 
 from service.appkeys import AUTHORITY, CREDENTIAL_CACHE, SETTINGS, STATE
+from service.authority import OnezoneVerification, Parent
 from service.errors import (
     AuthenticationFailed,
     BadCredentials,
@@ -27,20 +28,51 @@ from service.errors import (
     Unauthorized,
 )
 from service.store.passwords import check_against_nobody, check_password_async
-from service.tokens.errors import TokenError
+from service.tokens import caveats
+from service.tokens.caveats import (
+    AnyCaveat,
+    DataObjectIdCaveat,
+    DataPathCaveat,
+    DataReadonlyCaveat,
+    InterfaceCaveat,
+    TimeCaveat,
+)
+from service.tokens.errors import CaveatUnverified, TokenError
 
 TOKEN_SCHEMES = ("bearer", "apitoken", "macaroon")
+# A token with one of these is a data-access token (as in Onezone): refused
+# on every management and minting route.
+DATA_ACCESS_CAVEATS = (DataReadonlyCaveat, DataPathCaveat, DataObjectIdCaveat)
+# A credential whose caveats are all of these may see serialized tokens.
+UNCONFINING_CAVEATS = (TimeCaveat, InterfaceCaveat)
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated user."""
+    """An authenticated user; for a token, its verified caveats and what its children inherit."""
 
     user_id: str
     name: str
     admin: bool
     method: Literal["basic", "token"]
     token_id: str | None = None
+    # The token's verification (its caveats, identifier and lineage); None for Basic.
+    verification: OnezoneVerification | None = None
+
+    @property
+    def caveats(self) -> tuple[AnyCaveat, ...]:
+        """The verified caveats of the token authenticated with (none for Basic)."""
+        return () if self.verification is None else self.verification.verified.caveats
+
+    @property
+    def parent(self) -> Parent | None:
+        """The token as the parent of what is minted while it authenticates (None for Basic)."""
+        return None if self.verification is None else self.verification.as_parent()
+
+    @property
+    def confined(self) -> bool:
+        """Whether the credential is bounded by more than time and interface caveats."""
+        return not all(isinstance(c, UNCONFINING_CAVEATS) for c in self.caveats)
 
 
 class CredentialCache:
@@ -135,11 +167,14 @@ async def authenticate(
     allow_basic: bool = True,
     api_gri: str | None = None,
     extra_header: str | None = None,
+    data_access: bool = False,
 ) -> Principal:
     """The caller, by Basic credentials or an access token; raises Unauthorized otherwise.
 
     `api_gri` is the GRI of the resource for `api` caveats; `{user}` in it
-    stands for the token's subject.
+    stands for the token's subject. Data-access tokens (`data.*` caveats) are
+    refused unless `data_access` (a route Onezone allows them on), as Onezone
+    refuses them: an unverified caveat.
     """
     state = request[STATE]
     if state.principal is not None:
@@ -169,8 +204,13 @@ async def authenticate(
                 service=f"ozw-{authority.domain}",
                 api_service="ozw",
                 api_gri=api_gri.replace("{user}", ident.user_id) if api_gri else None,
+                defer_data_caveats=data_access,
             )
             verification = await authority.verify_onezone_parsed(m, ident, ctx, kind="access")
+        if not data_access:
+            for c in verification.verified.caveats:
+                if isinstance(c, DATA_ACCESS_CAVEATS):
+                    raise CaveatUnverified(caveats.to_text(c))
     except (TokenError, TokenRejected) as err:
         raise AuthenticationFailed(err) from err
     ident = verification.identifier
@@ -180,6 +220,7 @@ async def authenticate(
         verification.admin,
         "token",
         ident.token_id,
+        verification,
     )
     state.principal = principal
     state.subject = principal.user_id

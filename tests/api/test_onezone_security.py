@@ -266,7 +266,12 @@ async def test_api_caveat(client: Client) -> None:
         client, auth, "tokens", caveats=[{"type": "api", "whitelist": ["all/all/token.*.*:*"]}]
     )
     headers = {"X-Auth-Token": anything_on_tokens}
-    await expect(await client.get(f"{API}/tokens/named/{tid}", headers=headers), 200)
+    patch = {"customMetadata": {"k": "v"}}
+    await expect(await client.patch(f"{API}/tokens/named/{tid}", json=patch, headers=headers), 204)
+    # A confined token never reads a serialized token (its own neither).
+    await expect_error(
+        await client.get(f"{API}/tokens/named/{tid}", headers=headers), 403, "forbidden"
+    )
     await _auth_error(await client.get(f"{API}/user", headers=headers), "tokenCaveatUnverified")
     # As in Onezone, verify_access_token leaves api caveats to each operation.
     await expect(await verify(client, anything_on_tokens), 200)

@@ -122,7 +122,7 @@ async def test_outage_gives_store_unavailable_then_recovers_with_noscript(
         assert time.monotonic() - started < 3
 
         private_redis.start()  # empty: no user, and no scripts loaded (NOSCRIPT)
-        assert "0" in private_redis.cli("SCRIPT", "EXISTS", store.scripts["check_temporary"].sha)
+        assert "0" in private_redis.cli("SCRIPT", "EXISTS", store.scripts["check_owner"].sha)
         user = await store.create_user("kim", "pw")
         gen, _ = await store.mint_temporary(user.id, policy, 600)
         assert gen == 0

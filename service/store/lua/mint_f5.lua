@@ -3,7 +3,8 @@
 -- recorded under the application's current generation.
 -- KEYS: 1 application, 2 user-in-app counter, 3 app counter, 4 record.
 -- ARGV: 1 now_ms, 2 user interval_ms, 3 user limit, 4 app interval_ms, 5 app limit,
--- 6 expiry (unix s), 7 ttl s, 8 user id.
+-- 6 expiry (unix s), 7 ttl s, 8 user id, 9 linked ('1': the token's lineage is in
+-- a link record in the user's slot, which check_owner.lua must then find).
 -- Reply: {status, remaining, retry_ms, reset_ms, generation, policy}; status
 -- ok | limited | notfound | disabled; policy 'user' or 'app' names the tighter limit.
 local now = tonumber(ARGV[1])
@@ -33,7 +34,8 @@ gcra_commit(KEYS[2], now, ru)
 gcra_commit(KEYS[3], now, ra)
 local gen = app[4] or '0'
 local exp = tonumber(ARGV[6])
-redis.call('HSET', KEYS[4], 'uid', ARGV[8], 'gen', gen, 'exp', exp, 'created', math.floor(now / 1000))
+redis.call('HSET', KEYS[4], 'uid', ARGV[8], 'gen', gen, 'exp', exp, 'created', math.floor(now / 1000),
+  'linked', ARGV[9])
 redis.call('EXPIRE', KEYS[4], ARGV[7])
 if not app[5] or tonumber(app[5]) < exp then
   redis.call('HSET', KEYS[1], 'maxexp', exp)

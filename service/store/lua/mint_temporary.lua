@@ -1,11 +1,21 @@
 -- Mint a temporary token: limit check and the user's current generation.
 -- Temporary tokens are not recorded one by one; bumping the generation
 -- revokes them all. The generation key outlives every token it covers.
--- KEYS: 1 rate counter, 2 user, 3 generation. ARGV: now_ms, interval_ms, limit, generation ttl.
--- Reply: {status, remaining, retry_ms, reset_ms, generation}.
+-- A child of another token (lineage.lua) is refused when its parent is
+-- already dead (its generation moved on between authentication and now, or
+-- a named ancestor went), and, when it has named ancestors, gets a link
+-- record naming them, written in the same step.
+-- KEYS: 1 rate counter, 2 user, 3 generation, 4 link record.
+-- ARGV: 1 now_ms, 2 interval_ms, 3 limit, 4 generation ttl, 5 the parent's
+-- generation ('' = no parent), 6 named ancestors ('' = none), 7 link ttl s,
+-- 8 the user's named-record key prefix.
+-- Reply: {status, remaining, retry_ms, reset_ms, generation}; status ok | limited | nouser | revoked.
 local now, interval, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[2]) == 0 then
   return {'nouser', 0, 0, 0, 0}
+end
+if not lineage_ok(ARGV[8], ARGV[6], ARGV[5], KEYS[3]) then
+  return {'revoked', 0, 0, 0, 0}
 end
 local r = gcra_peek(KEYS[1], now, interval, limit)
 if r[1] == 0 then
@@ -20,6 +30,11 @@ if not gen then
   redis.call('SET', KEYS[3], gen, 'EX', ARGV[4])
 else
   redis.call('EXPIRE', KEYS[3], ARGV[4], 'GT')
+end
+if ARGV[6] ~= '' then
+  redis.call('DEL', KEYS[4])
+  redis.call('HSET', KEYS[4], 'anc', ARGV[6], 'pgen', ARGV[5])
+  redis.call('EXPIRE', KEYS[4], ARGV[7])
 end
 local reply = gcra_reply('ok', r)
 reply[5] = tonumber(gen)
