@@ -19,6 +19,7 @@ from service.appkeys import (
     AUTHORITY,
     CLOCK,
     CREDENTIAL_CACHE,
+    PASSWORD_CHECKS,
     SETTINGS,
     SHUTTING_DOWN,
     STORE,
@@ -32,7 +33,7 @@ from service.settings import Settings, SettingsError
 from service.store import Store, passwords
 from service.tokens.keys import KeyRing
 from service.web import serving
-from service.web.auth import CredentialCache
+from service.web.auth import CredentialCache, PasswordChecks
 from service.web.forwarded import TrustedProxies
 from service.web.middlewares import DeprecationTable, Edge
 
@@ -136,6 +137,7 @@ def create_app(
     app[STORE] = store
     app[AUTHORITY] = Authority(settings, keyring, store, clock)
     app[CREDENTIAL_CACHE] = CredentialCache()
+    app[PASSWORD_CHECKS] = PasswordChecks(settings.basic_auth.max_password_checks)
     app[TRUSTED_PROXIES] = trusted
     app[SHUTTING_DOWN] = shutting_down
 

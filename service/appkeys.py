@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from service.authority import Authority
     from service.clock import Clock
     from service.store import Store
-    from service.web.auth import CredentialCache, Principal
+    from service.web.auth import CredentialCache, PasswordChecks, Principal
     from service.web.forwarded import TrustedProxies
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,6 +21,7 @@ AUTHORITY: web.AppKey[Authority] = web.AppKey("authority")
 STORE: web.AppKey[Store] = web.AppKey("store")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 CREDENTIAL_CACHE: web.AppKey[CredentialCache] = web.AppKey("credential_cache")
+PASSWORD_CHECKS: web.AppKey[PasswordChecks] = web.AppKey("password_checks")
 TRUSTED_PROXIES: web.AppKey[TrustedProxies] = web.AppKey("trusted_proxies")
 SHUTTING_DOWN: web.AppKey[list[bool]] = web.AppKey("shutting_down")
 

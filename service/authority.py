@@ -25,8 +25,10 @@ from service.errors import (
     TokenRevoked,
     WrongTokenType,
 )
+from service.lru import BoundedLRU
 from service.settings import Settings
 from service.store import CheckResult, Store
+from service.store.store import MAX_EXPIRY
 from service.tokens import caveats, encoding
 from service.tokens.caveats import (
     AnyCaveat,
@@ -103,6 +105,12 @@ def _lineage_fields(lineage: Lineage) -> dict[str, str | int]:
     return {"anc": " ".join(lineage.ancestors), "pgen": gen}
 
 
+# Tokens parsed but not yet verified, waiting for their signature check (which
+# in practice follows in the same request): a forged token is held only here,
+# and this is small, so a flood of forgeries costs no memory to speak of.
+_UNVERIFIED_SIZE = 256
+
+
 @dataclass(frozen=True, slots=True)
 class Minted:
     token: str
@@ -172,6 +180,17 @@ class _Known:
         return None
 
 
+def check_time_range(cavs: Sequence[AnyCaveat]) -> None:
+    """Refuse a `time` caveat beyond the latest expiry a token may have (store.MAX_EXPIRY).
+
+    A 400 (badValueTooHigh, key validUntil) at the edge: such an expiry would
+    overflow a TTL and could leave a token its owner can neither list nor delete.
+    """
+    for c in cavs:
+        if isinstance(c, TimeCaveat) and c.valid_until > MAX_EXPIRY:
+            raise BadValue("validUntil", "tooHigh", "beyond 9999-12-31T23:59:59Z", high=MAX_EXPIRY)
+
+
 def _expiry(cavs: Sequence[AnyCaveat]) -> int | None:
     times = [c.valid_until for c in cavs if isinstance(c, TimeCaveat)]
     return min(times) if times else None
@@ -196,12 +215,17 @@ class Authority:
             parse=functools.lru_cache(maxsize=4096)(caveats.parse_text)
         )
         self.domain = settings.onezone.domain
-        # Tokens are presented again and again: their parse and their good
-        # signature are remembered (bounded). Caveats are checked every time,
-        # except for a token whose caveats depend on nothing but the clock
-        # (see `_Known`).
-        self._parsed: dict[str, tuple[Macaroon, OnezoneIdentifier | F5Identifier]] = {}
-        self._known: dict[int, _Known] = {}
+        # Tokens are presented again and again: the parse of a token whose
+        # signature was good is remembered (bounded LRU; a token enters only
+        # once verified). Caveats are checked every time, except for a token
+        # whose caveats depend on nothing but the clock (see `_Known`).
+        self._parsed: BoundedLRU[str, tuple[Macaroon, OnezoneIdentifier | F5Identifier]] = (
+            BoundedLRU(_PARSED_CACHE_SIZE)
+        )
+        self._unverified: BoundedLRU[
+            int, tuple[str, Macaroon, OnezoneIdentifier | F5Identifier]
+        ] = BoundedLRU(_UNVERIFIED_SIZE)
+        self._known: BoundedLRU[int, _Known] = BoundedLRU(_PARSED_CACHE_SIZE)
 
     def now(self) -> int:
         return int(self.clock.now())
@@ -234,6 +258,7 @@ class Authority:
         With a `parent`, the token carries the parent's caveats and its record
         names the parent's lineage (it dies with the parent).
         """
+        check_time_range(cavs)
         tid = self.keyring.new_token_id()
         if parent is not None:
             cavs = inherit(cavs, parent.caveats)
@@ -294,6 +319,7 @@ class Authority:
         generation moved on meanwhile, and a link record names its named
         ancestors (written in the same step).
         """
+        check_time_range(cavs)
         self.check_temporary_caveats(cavs)
         tid = self.keyring.new_token_id()
         lineage = Lineage()
@@ -336,10 +362,8 @@ class Authority:
         return m, ident
 
     def _remember(self, token: str, m: Macaroon, ident: OnezoneIdentifier | F5Identifier) -> None:
-        if len(self._parsed) >= _PARSED_CACHE_SIZE:
-            self._parsed.clear()
-            self._known.clear()
-        self._parsed[token] = (m, ident)
+        # Held until its signature is checked (`_verify` promotes it to `_parsed`).
+        self._unverified.put(id(m), (token, m, ident))
 
     def _known_good(self, m: Macaroon, purpose: str, ctx: Context) -> _Known | None:
         """What is remembered of a parsed token whose signature was good under `purpose`."""
@@ -357,13 +381,15 @@ class Authority:
             return known.reusable(ctx.now) or self.verifier.check_caveats(m, ctx)
         key = self.keyring.key_for_token_id(key_id)
         root = self.keyring.root_key(key, purpose, m.identifier)
+        # Taken out first: a token whose check fails is not held any longer.
+        pending = self._unverified.pop(id(m))
         verified = self.verifier.verify(m, root, ctx)
-        if len(self._known) >= _PARSED_CACHE_SIZE:
-            self._known.clear()
         clock_only = all(type(c) in _CLOCK_ONLY[purpose] for c in verified.caveats)
-        self._known[id(m)] = _Known(
-            m, purpose, verified if clock_only else None, _expiry(verified.caveats)
+        self._known.put(
+            id(m), _Known(m, purpose, verified if clock_only else None, _expiry(verified.caveats))
         )
+        if pending is not None and pending[1] is m:
+            self._parsed.put(pending[0], (m, pending[2]))
         return verified
 
     def verify_onezone_signature(
@@ -407,13 +433,21 @@ class Authority:
     # F5 ------------------------------------------------------------------
 
     async def mint_f5(
-        self, namespace: str, app: str, user_id: str, *, parent: Parent | None = None
+        self,
+        namespace: str,
+        app: str,
+        user_id: str,
+        *,
+        parent: Parent | None = None,
+        role_generation: str = "",
     ) -> Minted:
         """Record and mint an F5 AuthToken for an application (one round trip).
 
         With a `parent` (the Onezone token the caller authenticated with), the
         token carries the parent's caveats, expires no later than the parent,
         and dies with it: its lineage is recorded in the owner's slot.
+        `role_generation`: the minter's role generation in the namespace ('' for
+        an admin); the token dies when that binding is removed or changed.
         """
         tid = self.keyring.new_token_id()
         expires = self.now() + self.settings.f5.token_ttl
@@ -437,6 +471,7 @@ class Authority:
             self.settings.rate_limits["generate_token"],
             self.settings.rate_limits["generate_token_app"],
             lineage=lineage,
+            role_generation=role_generation,
         )
         token = self._f5_token(F5Identifier(namespace, app, generation, user_id, tid), texts)
         return Minted(token, tid, rate)

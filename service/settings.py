@@ -88,6 +88,12 @@ class AuthCheckSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BasicAuthSettings:
+    # Password hashes (scrypt) checked at once per process; past it, 429.
+    max_password_checks: int = 4
+
+
+@dataclass(frozen=True, slots=True)
 class CacheSettings:
     size: int = 0
     max_staleness: float = 1.0
@@ -129,6 +135,7 @@ class Settings:
     auth_check: AuthCheckSettings = field(default_factory=AuthCheckSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     scrypt: ScryptSettings = field(default_factory=ScryptSettings)
+    basic_auth: BasicAuthSettings = field(default_factory=BasicAuthSettings)
     rate_limits: Mapping[str, RateLimitPolicy] = field(default_factory=dict)
     deprecations: tuple[Deprecation, ...] = ()
 
@@ -155,6 +162,7 @@ SECTIONS: dict[str, type[Any]] = {
     "auth_check": AuthCheckSettings,
     "cache": CacheSettings,
     "scrypt": ScryptSettings,
+    "basic_auth": BasicAuthSettings,
 }
 
 
@@ -476,6 +484,9 @@ def validate(s: Settings) -> None:
         "scrypt.maxmem",
         f"must be at least {scrypt_memory(n, r, p)} (128 * r * (n + p + 2) bytes) for these n, r, p",
     )
+    check(
+        s.basic_auth.max_password_checks >= 1, "basic_auth.max_password_checks", "must be positive"
+    )
     for name in ("mint", "generate_token", "generate_token_app", "failed_login", "failed_login_ip"):
         check(name in s.rate_limits, f"rate_limits.{name}", "missing policy")
 
@@ -483,6 +494,7 @@ def validate(s: Settings) -> None:
 __all__ = [
     "AdminSettings",
     "AuthCheckSettings",
+    "BasicAuthSettings",
     "CacheSettings",
     "Deprecation",
     "F5Settings",

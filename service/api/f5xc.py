@@ -91,6 +91,22 @@ async def _authorize(
     return principal
 
 
+async def _authorize_mint(request: web.Request, ns: str) -> tuple[Principal, str]:
+    """The caller, if they may generate tokens in `ns`, and the role generation to mint under.
+
+    An editor's tokens carry their role generation in `ns`, read with the role
+    in one command: removing or changing the binding kills them. An admin's
+    are not tied to a binding ('').
+    """
+    principal = await authenticate(request, allow_basic=False)
+    if principal.admin:
+        return principal, ""
+    role, generation = await request.app[STORE].role_and_generation(ns, principal.user_id)
+    if role != "editor":
+        raise Forbidden("no permission on the namespace")
+    return principal, generation
+
+
 async def _admin(request: web.Request) -> Principal:
     principal = await authenticate(request, allow_basic=False)
     if not principal.admin:
@@ -290,15 +306,17 @@ async def delete_application(request: web.Request) -> web.Response:
     429,
     *AUTH_ERRORS,
     description="Editors and admins only (viewers get 403); 409 when the application is "
-    "disabled. Counts against the `generate_token` (per user) and `generate_token_app` "
-    "(per application) rate limits. " + d.INHERITED,
+    "disabled. Counts against `generate_token` (per user, across every application and "
+    "namespace) and `generate_token_app` (per application); RateLimit headers show the "
+    "tighter. Removing or changing the caller's role binding revokes the tokens they "
+    "generated in the namespace. " + d.INHERITED,
 )
 @match_info_schema(s.AppPathSchema)
 async def generate_token(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
-    principal = await _authorize(request, ns, write=True)
+    principal, role_generation = await _authorize_mint(request, ns)
     minted = await request.app[AUTHORITY].mint_f5(
-        ns, name, principal.user_id, parent=principal.parent
+        ns, name, principal.user_id, parent=principal.parent, role_generation=role_generation
     )
     TALLY.inc(_MINTED_F5)
     response = json_response({"token": minted.token}, headers={"Cache-Control": "no-store"})

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp_apispec import docs, request_schema
 
 from service.appkeys import AUTHORITY, SETTINGS
-from service.authority import Authority, Kind
+from service.authority import Authority, Kind, check_time_range
 from service.errors import (
     BadValue,
     Forbidden,
@@ -512,7 +512,9 @@ async def examine_token(request: web.Request) -> web.Response:
 async def confine_token(request: web.Request) -> web.Response:
     body = _body(request)
     m = _deserialize(request, body["token"])
-    for cav in parse_caveats(body["caveats"]):
+    cavs = parse_caveats(body["caveats"])
+    check_time_range(cavs)
+    for cav in cavs:
         m = m.add_first_party_caveat(caveats.to_text(cav))
     return json_response({"token": encoding.serialize_onezone(m)})
 

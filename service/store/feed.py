@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from service.lru import BoundedLRU
 from service.metrics import CACHE_HITS, TALLY
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,9 @@ class VerificationCache:
         self.size = size
         self.max_staleness = max_staleness
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[Any, float, tuple[str, ...]]] = OrderedDict()
+        self._entries: BoundedLRU[str, tuple[Any, float, tuple[str, ...]]] = BoundedLRU(
+            size, self._untag
+        )
         # tag -> keys of the entries it revokes: a message costs what it names,
         # not a scan of the whole cache (deleting many tokens sends one each).
         self._by_tag: dict[str, set[str]] = {}
@@ -56,7 +58,6 @@ class VerificationCache:
             self._drop(key)
             self.misses += 1
             return None
-        self._entries.move_to_end(key)
         self.hits += 1
         TALLY.inc(CACHE_HITS)
         return value
@@ -67,7 +68,6 @@ class VerificationCache:
             return
         if key in self._entries:
             self._drop(key)
-        self._entries[key] = (value, self._clock(), tags)
         by_tag = self._by_tag
         for tag in tags:
             keys = by_tag.get(tag)
@@ -75,8 +75,8 @@ class VerificationCache:
                 by_tag[tag] = {key}
             else:
                 keys.add(key)
-        while len(self._entries) > self.size:
-            self._drop(next(iter(self._entries)))
+        # Tagged first: an entry the bound evicts at once is untagged again.
+        self._entries.put(key, (value, self._clock(), tags))
 
     def invalidate(self, tag: str) -> None:
         """Drop every entry a revocation message names."""
@@ -84,7 +84,12 @@ class VerificationCache:
             self._drop(key)
 
     def _drop(self, key: str) -> None:
-        _, _, tags = self._entries.pop(key)
+        entry = self._entries.pop(key)
+        if entry is not None:
+            self._untag(key, entry)
+
+    def _untag(self, key: str, entry: tuple[Any, float, tuple[str, ...]]) -> None:
+        tags = entry[2]
         by_tag = self._by_tag
         for tag in tags:
             keys = by_tag.get(tag)

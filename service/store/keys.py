@@ -58,6 +58,8 @@ class Keys:
         return f"{self.prefix}:ns:{ns}"
 
     def roles(self, ns: str) -> str:
+        # field <user id>: role; field gen:<user id>: the user's role generation
+        # (moved on by every change of the binding; F5 records carry it).
         return f"{self.prefix}:ns:{ns}:roles"
 
     def apps(self, ns: str) -> str:
@@ -69,9 +71,6 @@ class Keys:
 
     def app_record(self, ns: str, app: str, tid: str) -> str:
         return f"{self.prefix}:{{a:{ns}/{app}}}:tok:{tid}"
-
-    def app_user_rate(self, ns: str, app: str, uid: str) -> str:
-        return f"{self.prefix}:{{a:{ns}/{app}}}:rl:generate_token:{uid}"
 
     def app_rate(self, ns: str, app: str) -> str:
         return f"{self.prefix}:{{a:{ns}/{app}}}:rl:generate_token_app"

@@ -26,6 +26,7 @@ NAMES = (
     "mint_named",
     "mint_temporary",
     "mint_f5",
+    "unmint_f5",
     "check_named",
     "check_owner",
     "check_f5",
@@ -36,6 +37,7 @@ NAMES = (
     "app_create",
     "app_replace",
     "app_delete",
+    "role_set",
 )
 
 

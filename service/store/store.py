@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from redis.exceptions import NoScriptError
 from service.clock import Clock, SystemClock
 from service.errors import (
     AlreadyExists,
+    BadValue,
     Conflict,
     NameOccupied,
     NotFound,
@@ -29,6 +30,7 @@ from service.errors import (
     RateLimitResult,
     TokenRevoked,
 )
+from service.lru import BoundedLRU
 from service.settings import RateLimitPolicy, RedisSettings
 
 from .batcher import CommandBatcher
@@ -42,6 +44,13 @@ log = logging.getLogger(__name__)
 
 Role = Literal["editor", "viewer"]
 _MAX_REMEMBERED_NAMES = 10_000
+# The latest expiry any token may have: 9999-12-31T23:59:59Z. Beyond it a
+# TTL overflows Redis and the expiry no longer prints as a plain integer in a
+# script, so such a token could not be listed or deleted. The Lua scripts
+# (gcra.lua `bad_expiry`) refuse the same bound before writing anything.
+MAX_EXPIRY = 253_402_300_799
+# Field of a namespace's role bindings holding a user's role generation.
+_ROLE_GENERATION = "gen:"
 CheckStatus = Literal["ok", "norecord", "revoked", "nouser", "noapp", "disabled"]
 
 
@@ -114,6 +123,51 @@ def _rate_result(policy: RateLimitPolicy, reply: list[Any]) -> RateLimitResult:
     )
 
 
+class LoginAttempt:
+    """Reserved password checks of one Basic login (see `Store.reserve_login`)."""
+
+    __slots__ = ("_counters", "_granted", "_queued", "_store")
+
+    def __init__(
+        self,
+        store: Store,
+        counters: list[tuple[str, RateLimitPolicy]],
+        queued: list[_Queued],
+    ) -> None:
+        self._store = store
+        self._counters = counters
+        self._queued = queued
+        self._granted: list[tuple[str, RateLimitPolicy]] = []
+
+    @translate_errors
+    async def outcome(self) -> RateLimitResult:
+        """Whether every counter admitted the attempt; a refusal gives the others back."""
+        results = []
+        for queued, (key, policy) in zip(self._queued, self._counters, strict=True):
+            result = _rate_result(policy, await self._store._reply(queued))
+            results.append(result)
+            if result.allowed:
+                self._granted.append((key, policy))
+        refused = [r for r in results if not r.allowed]
+        if refused:
+            self.release()
+            # The tighter of the two speaks for both.
+            return max(refused, key=lambda r: r.retry_after)
+        return min(results, key=lambda r: r.remaining)
+
+    def release(self) -> None:
+        """Give the reserved checks back (the password was good, or none was checked)."""
+        granted, self._granted = self._granted, []
+        if granted:
+            self._store._release(granted)
+
+
+def _check_expiry(expires: int) -> None:
+    """An expiry must be a time the store can keep (the scripts refuse it too)."""
+    if not 0 <= expires <= MAX_EXPIRY:
+        raise BadValue("validUntil", "tooHigh", "beyond the latest expiry", high=MAX_EXPIRY)
+
+
 @functools.lru_cache(maxsize=64)
 def _interval_ms(policy: RateLimitPolicy) -> str:
     return repr(policy.period * 1000.0 / policy.limit)
@@ -141,7 +195,7 @@ class Store:
         self.keys = Keys(settings.key_prefix)
         self.scripts = Scripts(self.client)
         self.batcher = CommandBatcher(self.client)
-        self._uids: dict[str, str] = {}
+        self._uids: BoundedLRU[str, str] = BoundedLRU(_MAX_REMEMBERED_NAMES)
         self.cache = VerificationCache(cache_size, cache_max_staleness, self.clock.now)
         self.feed = RevocationFeed(self.client, self.keys.revocations(), self.cache)
         self.ready = False
@@ -262,16 +316,14 @@ class Store:
             user = await self.get_user(uid)
             if user is not None and user.name == name:
                 return user
-            del self._uids[name]
+            self._uids.pop(name)
         uid = await self.user_id(name)
         if uid is None:
             return None
         user = await self.get_user(uid)
         if user is None or user.name != name:
             return None
-        if len(self._uids) >= _MAX_REMEMBERED_NAMES:
-            self._uids.clear()
-        self._uids[name] = uid
+        self._uids.put(name, uid)
         return user
 
     async def authenticate(self, name: str, password: str) -> User | None:
@@ -331,61 +383,39 @@ class Store:
 
     # failed logins -------------------------------------------------------
 
-    def _login_counters(
-        self,
-        name: str,
-        ip: str,
-        policy: RateLimitPolicy,
-        ip_policy: RateLimitPolicy | None,
-        mode: str,
-    ) -> Coroutine[Any, Any, RateLimitResult]:
-        # Queued at once: a caller may look the user up in the same round trip.
+    def reserve_login(
+        self, name: str, ip: str, policy: RateLimitPolicy, ip_policy: RateLimitPolicy | None = None
+    ) -> LoginAttempt:
+        """Reserve one password check of (name, ip) and of ip; queued now, judged by `outcome`.
+
+        A reservation counts as a failed login until `release` gives it back
+        (after a good password), so no more password checks than the limits
+        allow can ever run, however many arrive at once.
+        """
         now = self._now_ms()
+        counters = [(self.keys.login_rate(name, ip), policy)]
+        if ip_policy is not None:
+            counters.append((self.keys.ip_login_rate(ip), ip_policy))
         queued = [
             self._queue(
                 "ratelimit",
-                keys=[self.keys.login_rate(name, ip)],
-                args=[now, _interval_ms(policy), policy.limit, mode],
+                keys=[
+                    key,
+                ],
+                args=[now, _interval_ms(p), p.limit, "hit"],
             )
+            for key, p in counters
         ]
-        if ip_policy is not None:
-            queued.append(
-                self._queue(
-                    "ratelimit",
-                    keys=[self.keys.ip_login_rate(ip)],
-                    args=[now, _interval_ms(ip_policy), ip_policy.limit, mode],
-                )
+        return LoginAttempt(self, counters, queued)
+
+    def _release(self, counters: Sequence[tuple[str, RateLimitPolicy]]) -> None:
+        """Give reservations back, without waiting: they travel with the next batch."""
+        now = self._now_ms()
+        for key, policy in counters:
+            # A lost release leaves the attempt counted: the safe side.
+            self._queue(
+                "ratelimit", keys=[key], args=[now, _interval_ms(policy), policy.limit, "release"]
             )
-        return self._login_outcome(queued, policy, ip_policy)
-
-    @translate_errors
-    async def _login_outcome(
-        self, queued: list[_Queued], policy: RateLimitPolicy, ip_policy: RateLimitPolicy | None
-    ) -> RateLimitResult:
-        replies = [await self._reply(q) for q in queued]
-        results = [_rate_result(policy, replies[0])]
-        if ip_policy is not None:
-            results.append(_rate_result(ip_policy, replies[1]))
-        # The tighter of the two speaks for both.
-        refused = [r for r in results if not r.allowed]
-        if refused:
-            return max(refused, key=lambda r: r.retry_after)
-        return min(results, key=lambda r: r.remaining)
-
-    def login_allowed(
-        self, name: str, ip: str, policy: RateLimitPolicy, ip_policy: RateLimitPolicy | None = None
-    ) -> Coroutine[Any, Any, RateLimitResult]:
-        """Peek at the failed-login counters of (name, ip) and of ip, without consuming them.
-
-        The commands are queued when this is called; await the result.
-        """
-        return self._login_counters(name, ip, policy, ip_policy, "peek")
-
-    def login_failed(
-        self, name: str, ip: str, policy: RateLimitPolicy, ip_policy: RateLimitPolicy | None = None
-    ) -> Coroutine[Any, Any, RateLimitResult]:
-        """Count a failed login of (name, ip) and of ip (queued when called; await the result)."""
-        return self._login_counters(name, ip, policy, ip_policy, "hit")
 
     # named tokens --------------------------------------------------------
 
@@ -403,6 +433,9 @@ class Store:
         now_ms = self._now_ms()
         ttl = 0
         if expires is not None:
+            _check_expiry(expires)
+            # 0 stands for "never" in the name index: an expiry in the past is 1.
+            expires = max(1, expires)
             ttl = max(1, math.ceil(expires - now_ms / 1000))
         fields: list[str | int] = ["uid", uid, "name", name, "tid", tid, "revoked", 0]
         fields.extend(["exp", expires or 0])
@@ -680,23 +713,56 @@ class Store:
 
     @translate_errors
     async def grant(self, ns: str, uid: str, role: Role) -> None:
+        """Bind a user to a role; a change of role kills the F5 tokens they generated in `ns`."""
         if not await self.namespace_exists(ns):
             raise NotFound(f"namespace {ns} not found")
-        await self.client.hset(self.keys.roles(ns), uid, role)
+        await self._set_role(ns, uid, role)
 
     @translate_errors
     async def revoke_role(self, ns: str, uid: str) -> None:
-        if not await self.client.hdel(self.keys.roles(ns), uid):
+        """Remove a user's binding; every F5 token they generated in `ns` fails at once."""
+        if not await self._set_role(ns, uid, ""):
             raise NotFound("no such role binding")
+
+    async def _set_role(self, ns: str, uid: str, role: str) -> bool:
+        had = await self._script(
+            "role_set",
+            keys=[self.keys.roles(ns)],
+            args=[uid, role, self.keys.revocations(), f"role:{ns}/{uid}"],
+        )
+        return bool(int(had))
 
     @translate_errors
     async def role_of(self, ns: str, uid: str) -> Role | None:
-        role = await self.client.hget(self.keys.roles(ns), uid)
+        role = await self.batcher.execute("HGET", self.keys.roles(ns), uid)
         return _s(role) if role is not None else None  # type: ignore[return-value]
 
     @translate_errors
+    async def role_and_generation(self, ns: str, uid: str) -> tuple[Role | None, str]:
+        """A user's role in `ns` and their role generation there, read together (one command).
+
+        A token minted with this generation dies when the binding is removed or
+        changed; read atomically with the role, a mint that raced a removal
+        carries the old generation and dies with the others.
+        """
+        role, gen = await self.batcher.execute(
+            "HMGET", self.keys.roles(ns), uid, _ROLE_GENERATION + uid
+        )
+        return (
+            _s(role) if role is not None else None,  # type: ignore[return-value]
+            _s(gen) if gen is not None else "0",
+        )
+
+    @translate_errors
+    async def role_generation(self, ns: str, uid: str) -> str:
+        """A user's role generation in `ns` (see `role_and_generation`)."""
+        gen = await self.batcher.execute("HGET", self.keys.roles(ns), _ROLE_GENERATION + uid)
+        return _s(gen) if gen is not None else "0"
+
+    @translate_errors
     async def roles(self, ns: str) -> dict[str, str]:
-        return _decode_hash(await self.client.hgetall(self.keys.roles(ns)))
+        raw = _decode_hash(await self.client.hgetall(self.keys.roles(ns)))
+        return {uid: role for uid, role in raw.items() if not uid.startswith(_ROLE_GENERATION)}
 
     # applications --------------------------------------------------------
 
@@ -776,14 +842,24 @@ class Store:
         app_policy: RateLimitPolicy,
         *,
         lineage: tuple[tuple[str, ...], int | None] | None = None,
+        role_generation: str = "",
     ) -> tuple[int, RateLimitResult]:
         """Check the app and both limits, and record the token; returns the app's generation.
+
+        `user_policy` counts the user's calls across every application and
+        namespace (a counter in the user's slot), `app_policy` the calls for
+        this application (in the app's slot, with the record). Both scripts go
+        in one batch; a mint refused by the user's counter is undone, and a
+        user's cell taken for a mint the application refused is given back.
+        `role_generation` ('' when minted as admin) ties the token to the
+        user's role binding in `ns` (see `role_and_generation`).
 
         With `lineage` (named ancestors, temporary generation) the token is a
         child of an Onezone token: its link record is written in the user's
         slot in the same round trip, and its record says it has one, so that
         a lost link refuses the token rather than freeing it from its parent.
         """
+        _check_expiry(expires)
         now_ms = self._now_ms()
         ttl = max(1, math.ceil(expires - now_ms / 1000))
         link = None
@@ -794,42 +870,63 @@ class Store:
                 keys=[self.keys.link(uid, tid)],
                 args=[" ".join(ancestors), "" if generation is None else generation, ttl],
             )
-        queued = self._queue(
+        user_key = self.keys.user_rate(uid, user_policy.name)
+        user_interval = _interval_ms(user_policy)
+        app_interval = _interval_ms(app_policy)
+        user_queued = self._queue(
+            "ratelimit", keys=[user_key], args=[now_ms, user_interval, user_policy.limit, "hit"]
+        )
+        app_queued = self._queue(
             "mint_f5",
             keys=[
                 self.keys.app(ns, app),
-                self.keys.app_user_rate(ns, app, uid),
                 self.keys.app_rate(ns, app),
                 self.keys.app_record(ns, app, tid),
             ],
             args=[
                 now_ms,
-                _interval_ms(user_policy),
-                user_policy.limit,
-                _interval_ms(app_policy),
+                app_interval,
                 app_policy.limit,
                 expires,
                 ttl,
                 uid,
+                role_generation,
                 "0" if link is None else "1",
             ],
         )
         if link is not None:
             await self._reply(link)
-        reply = await self._reply(queued)
+        user_result = _rate_result(user_policy, await self._reply(user_queued))
+        reply = await self._reply(app_queued)
         status = _s(reply[0])
+        if status != "ok" and user_result.allowed:
+            # Nothing was minted: the user's cell goes back (with the next batch).
+            self._queue(
+                "ratelimit",
+                keys=[user_key],
+                args=[now_ms, user_interval, user_policy.limit, "release"],
+            )
         if status == "notfound":
             raise NotFound("application not found")
         if status == "disabled":
             raise Conflict("application is disabled")
-        policy = app_policy if _s(reply[5]) == "app" else user_policy
-        result = _rate_result(policy, reply)
+        if not user_result.allowed:
+            if status == "ok":
+                await self._script(
+                    "unmint_f5",
+                    keys=[self.keys.app_rate(ns, app), self.keys.app_record(ns, app, tid)],
+                    args=[now_ms, app_interval],
+                )
+            raise RateLimited(user_result)
+        app_result = _rate_result(app_policy, reply)
         if status == "limited":
-            raise RateLimited(result)
+            raise RateLimited(app_result)
+        # The tighter of the two speaks for both in the RateLimit headers.
+        result = app_result if app_result.remaining < user_result.remaining else user_result
         return int(reply[4]), result
 
     async def check_f5(self, ns: str, app: str, generation: int, tid: str, uid: str) -> CheckResult:
-        """Whether an F5 token's application, generation, record and owner are all still good."""
+        """Whether an F5 token's application, generation, record, owner and role are still good."""
         key = f"f:{ns}/{app}:{generation}:{tid}"
         cached = self.cache.get(key)
         if cached is not None:
@@ -840,9 +937,13 @@ class Store:
     async def _check_f5(
         self, key: str, ns: str, app: str, generation: int, tid: str, uid: str
     ) -> CheckResult:
-        # Two slots (the user's: owner and lineage; the application's: app and
-        # record), one batch.
+        # Three slots (the user's: owner and lineage; the application's: app
+        # and record; the namespace's role bindings: the role generation), one
+        # batch: the generation is read as a command of its own next to the
+        # scripts, since no script may span slots.
         owner_queued = self._queue_owner(uid, "", tid)
+        role_reply = self.batcher.execute("HGET", self.keys.roles(ns), _ROLE_GENERATION + uid)
+        role_reply.add_done_callback(_retrieved)
         queued = self._queue(
             "check_f5",
             keys=[self.keys.app(ns, app), self.keys.app_record(ns, app, tid)],
@@ -850,6 +951,7 @@ class Store:
         )
         app_reply = await self._reply(queued)
         owner_reply = await self._reply(owner_queued)
+        current_gen = await role_reply
         owner = self._check_result(owner_reply, lineage_at=4)
         if owner.status != "ok":
             return CheckResult(owner.status)
@@ -858,8 +960,16 @@ class Store:
             # The record says the token has a parent, and its link is gone:
             # refused, never freed from the parent.
             status = "revoked"
+        minted_gen = _s(app_reply[2])
+        if status == "ok" and minted_gen and minted_gen != _s(current_gen or "0"):
+            # Minted under a role binding that has since been removed or changed.
+            status = "revoked"
         result = CheckResult(status, owner.user_name, owner.admin)  # type: ignore[arg-type]
         if result.status == "ok":
-            tags = (f"app:{ns}/{app}", *_lineage_tags(uid, tid, owner.ancestors))
+            tags = (
+                f"app:{ns}/{app}",
+                f"role:{ns}/{uid}",
+                *_lineage_tags(uid, tid, owner.ancestors),
+            )
             self.cache.put(key, result, tags)
         return result

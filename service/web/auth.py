@@ -1,32 +1,37 @@
 """Who is calling: HTTP Basic against the user store, or an access token minted here.
 
-Basic auth counts failures per (user, ip) and locks out with 429 before a
-password is even checked. Verified credentials are cached per process under a
-keyed hash that includes the user's current password hash, so a password
-change invalidates them at once and scrypt is not paid on every request.
+Basic auth reserves a failed login per (user, ip) and per ip before a password
+is checked, and locks out with 429 once they are spent; the password checks in
+flight per process are bounded too. Verified credentials are remembered per
+process (keyed digest, bound to the user's current password hash), so a
+password change invalidates them at once and scrypt is not paid on every
+request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import os
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import web
 
-from service.appkeys import AUTHORITY, CREDENTIAL_CACHE, SETTINGS, STATE
+from service.appkeys import AUTHORITY, CREDENTIAL_CACHE, PASSWORD_CHECKS, SETTINGS, STATE
 from service.authority import OnezoneVerification, Parent
 from service.errors import (
     AuthenticationFailed,
     BadCredentials,
     RateLimited,
+    RateLimitResult,
     TokenRejected,
     Unauthorized,
 )
+from service.lru import BoundedLRU
+from service.store import User
 from service.store.passwords import check_against_nobody, check_password_async
 from service.tokens import caveats
 from service.tokens.caveats import (
@@ -76,29 +81,67 @@ class Principal:
 
 
 class CredentialCache:
-    """A bounded set of recently verified (user, password hash, password) triples, keyed."""
+    """Recently verified Basic credentials: keyed digest of (name, password) -> (user id, hash).
+
+    An entry counts only while the user's id and password hash are still those
+    it was verified against, so a password change invalidates it at once.
+    """
 
     def __init__(self, size: int = 4096) -> None:
         self._key = os.urandom(32)
-        self._size = size
-        self._entries: OrderedDict[bytes, None] = OrderedDict()
+        self._entries: BoundedLRU[bytes, tuple[str, str]] = BoundedLRU(size)
 
-    def _digest(self, uid: str, password_hash: str, password: str) -> bytes:
-        msg = b"\0".join((uid.encode(), password_hash.encode(), password.encode()))
+    def _digest(self, name: str, password: str) -> bytes:
+        msg = b"\0".join((name.encode(), password.encode()))
         # Keyed BLAKE2b is a MAC, and a fifth of the cost of HMAC-SHA256 here.
         return hashlib.blake2b(msg, key=self._key, digest_size=32).digest()
 
-    def __contains__(self, item: tuple[str, str, str]) -> bool:
-        digest = self._digest(*item)
-        if digest in self._entries:
-            self._entries.move_to_end(digest)
-            return True
-        return False
+    def get(self, name: str, password: str) -> tuple[str, str] | None:
+        """The (user id, password hash) these credentials were last verified against."""
+        return self._entries.get(self._digest(name, password))
 
-    def add(self, item: tuple[str, str, str]) -> None:
-        self._entries[self._digest(*item)] = None
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+    def add(self, name: str, password: str, uid: str, password_hash: str) -> None:
+        self._entries.put(self._digest(name, password), (uid, password_hash))
+
+
+class PasswordChecks:
+    """At most `limit` password hashes computed at once in this process; past it, 429."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+        self._busy = RateLimitResult(
+            policy="password_checks",
+            limit=limit,
+            period=1,
+            allowed=False,
+            remaining=0,
+            retry_after=1.0,
+            reset_after=1.0,
+        )
+
+    async def check(self, password: str, user: User | None) -> bool:
+        """Whether `password` is the user's (a missing user costs the same); RateLimited if busy."""
+        if self.running >= self.limit:
+            raise RateLimited(self._busy, "too many password checks at once")
+        self.running += 1
+        # The slot is held until the hash is done, even if the request goes
+        # away: the thread keeps computing, and it is the CPU that is bounded.
+        task = asyncio.ensure_future(_check(password, user))
+        task.add_done_callback(self._done)
+        return await asyncio.shield(task)
+
+    def _done(self, task: asyncio.Future[bool]) -> None:
+        self.running -= 1
+        if not task.cancelled():
+            task.exception()
+
+
+async def _check(password: str, user: User | None) -> bool:
+    if user is None:
+        await check_against_nobody(password)
+        return False
+    return await check_password_async(password, user.password_hash)
 
 
 def token_from_headers(request: web.Request, extra_header: str | None = None) -> str | None:
@@ -132,33 +175,41 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
 
 
 async def authenticate_basic(request: web.Request, name: str, password: str) -> Principal:
-    """Check a user's password, with lockout after repeated failures from one ip."""
-    authority = request.app[AUTHORITY]
-    store = authority.store
-    limits = request.app[SETTINGS].rate_limits
+    """Check a user's password, with lockout after repeated failures from one ip.
+
+    Credentials verified recently are taken without a password check. Any
+    other attempt first reserves a failed login of (user, ip) and of ip,
+    atomically, in the round trip of the user lookup, and checks the password
+    only if the reservation was granted: however many arrive at once, no more
+    wrong passwords are checked than `failed_login` / `failed_login_ip` allow.
+    A good password gives its reservation back.
+    """
+    app = request.app
+    store = app[AUTHORITY].store
+    cache = app[CREDENTIAL_CACHE]
+    limits = app[SETTINGS].rate_limits
     policy, ip_policy = limits["failed_login"], limits["failed_login_ip"]
     ip = request.remote or "unknown"
-    # The lockout gate is queued first, so a user lookup that must ask Redis
-    # travels in the same round trip; neither needs a task of its own.
-    pending_gate = store.login_allowed(name, ip, policy, ip_policy)
-    try:
-        user = await store.get_user_by_name(name)
-    except BaseException:
-        pending_gate.close()  # never awaited: its replies are dropped quietly
-        raise
-    gate = await pending_gate
+    known = cache.get(name, password)
+    attempt = None if known is not None else store.reserve_login(name, ip, policy, ip_policy)
+    user = await store.get_user_by_name(name)
+    if known is not None and user is not None and known == (user.id, user.password_hash):
+        return Principal(user.id, user.name, user.admin, "basic")
+    if attempt is None:  # the password changed since it was remembered
+        attempt = store.reserve_login(name, ip, policy, ip_policy)
+    gate = await attempt.outcome()
     if not gate.allowed:
         raise RateLimited(gate, "too many failed logins")
-    cache = request.app[CREDENTIAL_CACHE]
-    if user is not None and (user.id, user.password_hash, password) in cache:
-        return Principal(user.id, user.name, user.admin, "basic")
-    if user is not None and await check_password_async(password, user.password_hash):
-        cache.add((user.id, user.password_hash, password))
-        return Principal(user.id, user.name, user.admin, "basic")
-    if user is None:
-        await check_against_nobody(password)
-    await store.login_failed(name, ip, policy, ip_policy)
-    raise BadCredentials("invalid username or password")
+    try:
+        good = await app[PASSWORD_CHECKS].check(password, user)
+    except RateLimited:
+        attempt.release()
+        raise
+    if user is None or not good:
+        raise BadCredentials("invalid username or password")
+    attempt.release()
+    cache.add(name, password, user.id, user.password_hash)
+    return Principal(user.id, user.name, user.admin, "basic")
 
 
 async def authenticate(

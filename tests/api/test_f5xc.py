@@ -473,12 +473,14 @@ async def test_delete_body_is_optional_and_checked(client: Client, editor: dict[
 # 429 -----------------------------------------------------------------------
 
 
-async def test_generate_token_is_rate_limited_per_user_in_app(
+async def test_generate_token_is_rate_limited_per_user_across_apps(
     make_client: ClientFactory, clock: FakeClock
 ) -> None:
     client = await make_client(rate_limits={"generate_token": (2, 60)})
     admin = await login(client, "admin")
     await namespace(client, admin, "ns1")
+    await namespace(client, admin, "ns2")
+    await expect(await client.post(apps("ns2"), json=app_body("app3"), headers=admin), 200)
     for name in ("app1", "app2"):
         await expect(await client.post(apps("ns1"), json=app_body(name), headers=admin), 200)
 
@@ -493,8 +495,9 @@ async def test_generate_token_is_rate_limited_per_user_in_app(
     assert int(r.headers["Retry-After"]) == 30
     assert r.headers["RateLimit"].startswith('"generate_token";r=0;')
 
-    # Per user in app: the other app and another user are not held back.
-    await expect(await client.get(f"{apps('ns1')}/app2/generate_token", headers=admin), 200)
+    # Per user, whatever the application or namespace; another user is not held back.
+    await expect(await client.get(f"{apps('ns1')}/app2/generate_token", headers=admin), 429)
+    await expect(await client.get(f"{apps('ns2')}/app3/generate_token", headers=admin), 429)
     _, bob = await user(client, "bob")
     await bind(client, admin, "ns1", "bob", "editor")
     await expect(await client.get(url, headers=bob), 200)

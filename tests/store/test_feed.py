@@ -76,7 +76,7 @@ def test_the_tag_index_never_outgrows_the_entries() -> None:
     assert cache._by_tag == expected
     assert len(cache) <= 50
     cache.invalidate("user:3")
-    assert all(cache._entries[k][0] % 7 != 3 for k in cache._entries)
+    assert all(entry[0] % 7 != 3 for _, entry in cache._entries.items())
     cache.clear()
     assert len(cache) == 0 and live_tags(cache) == set()
 

@@ -16,6 +16,7 @@ from service.errors import (
     NameOccupied,
     NotFound,
     RateLimited,
+    RateLimitResult,
 )
 from service.settings import RateLimitPolicy, RedisSettings
 from service.store import Store
@@ -202,7 +203,7 @@ async def test_every_key_expires_except_long_lived(store: Store, clock: FakeCloc
     await store.mint_named(user.id, "a" * 32, "n1", {}, exp, MINT)
     await store.mint_temporary(user.id, MINT, 600)
     await store.revoke_temporary(user.id, 600)
-    await store.login_failed("frank", "127.0.0.1", MINT)
+    await store.reserve_login("frank", "127.0.0.1", MINT, MINT).outcome()
     await store.create_namespace("ns")
     await store.grant("ns", user.id, "viewer")
     await store.create_app("ns", "app", {"m": 1}, disabled=False)
@@ -221,25 +222,52 @@ async def test_every_key_expires_except_long_lived(store: Store, clock: FakeCloc
         assert ttl > 0, f"{key} has no TTL"
 
 
+async def _login(store: Store, policy: RateLimitPolicy, ip: str = "ip") -> RateLimitResult:
+    return await store.reserve_login("x", ip, policy).outcome()
+
+
 async def test_gcra_refill_retry_after_and_reset(store: Store, clock: FakeClock) -> None:
     policy = RateLimitPolicy("failed_login", limit=4, period=60)  # one every 15 s, burst 4
-    results = [await store.login_failed("x", "ip", policy) for _ in range(4)]
+    results = [await _login(store, policy) for _ in range(4)]
     assert [r.remaining for r in results] == [3, 2, 1, 0]
     assert results[-1].reset_after == pytest.approx(60)
-    refused = await store.login_failed("x", "ip", policy)
+    refused = await _login(store, policy)
     assert not refused.allowed and refused.retry_after == pytest.approx(15)
-    peek = await store.login_allowed("x", "ip", policy)
-    assert not peek.allowed
     clock.advance(14.9)
-    assert not (await store.login_allowed("x", "ip", policy)).allowed
+    assert not (await _login(store, policy)).allowed
     clock.advance(0.1)
-    allowed = await store.login_allowed("x", "ip", policy)
+    allowed = await _login(store, policy)
     assert allowed.allowed and allowed.remaining == 0
-    clock.advance(45)
-    refilled = await store.login_allowed("x", "ip", policy)
+    clock.advance(60)
+    refilled = await _login(store, policy)
     assert refilled.remaining == 3
     # Other ips and users have their own counters.
-    assert (await store.login_allowed("x", "other-ip", policy)).remaining == 3
+    assert (await _login(store, policy, "other-ip")).remaining == 3
+
+
+async def test_login_release_gives_the_attempt_back(store: Store) -> None:
+    policy = RateLimitPolicy("failed_login", limit=2, period=60)
+    ip_policy = RateLimitPolicy("failed_login_ip", limit=100, period=60)
+    for _ in range(10):
+        attempt = store.reserve_login("x", "ip", policy, ip_policy)
+        assert (await attempt.outcome()).allowed
+        attempt.release()
+    kept = [await _login(store, policy) for _ in range(3)]
+    assert [r.allowed for r in kept] == [True, True, False]
+
+
+async def test_login_refused_by_one_counter_gives_the_other_back(store: Store) -> None:
+    policy = RateLimitPolicy("failed_login", limit=1, period=60)
+    ip_policy = RateLimitPolicy("failed_login_ip", limit=3, period=60)
+    assert (await store.reserve_login("a", "ip", policy, ip_policy).outcome()).allowed
+    for _ in range(5):  # user a is locked out; the ip's counter is not spent by it
+        refused = await store.reserve_login("a", "ip", policy, ip_policy).outcome()
+        assert not refused.allowed and refused.policy == "failed_login"
+    await asyncio.sleep(0.01)
+    assert (await store.reserve_login("b", "ip", policy, ip_policy).outcome()).allowed
+    assert (await store.reserve_login("c", "ip", policy, ip_policy).outcome()).allowed
+    refused = await store.reserve_login("d", "ip", policy, ip_policy).outcome()
+    assert not refused.allowed and refused.policy == "failed_login_ip"
 
 
 @pytest.mark.parametrize("kind", ["redis", "sentinel", "cluster"])

@@ -25,3 +25,11 @@ end
 local function gcra_reply(status, r)
   return {status, r[2], r[3], r[4]}
 end
+
+-- Expiries and TTLs are whole seconds no later than 9999-12-31T23:59:59Z
+-- (store.MAX_EXPIRY): checked before a script writes anything, so a bad
+-- number fails the whole script instead of leaving half a record.
+local function bad_expiry(exp, ttl)
+  return not exp or not ttl or exp < 0 or ttl < 0 or exp > 253402300799 or ttl > 253402300799
+    or exp ~= math.floor(exp) or ttl ~= math.floor(ttl)
+end

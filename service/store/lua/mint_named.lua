@@ -6,6 +6,9 @@
 -- Reply: {status, remaining, retry_ms, reset_ms}; status ok | limited | nouser | exists.
 local now, interval, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local name, tid, exp, ttl = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+if bad_expiry(exp, ttl) then
+  return redis.error_reply('ERR expiry out of range')
+end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   return {'nouser', 0, 0, 0}
 end
@@ -24,7 +27,7 @@ end
 gcra_commit(KEYS[1], now, r)
 redis.call('HSET', KEYS[4], unpack(ARGV, 8))
 local existed = redis.call('EXISTS', KEYS[3])
-redis.call('HSET', KEYS[3], name, tid .. ':' .. exp)
+redis.call('HSET', KEYS[3], name, tid .. ':' .. ARGV[6])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[4], ttl)
   if existed == 0 then
