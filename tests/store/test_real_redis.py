@@ -7,11 +7,13 @@ import time
 
 import pytest
 from redis.asyncio.connection import Connection
+from redis.exceptions import ResponseError
 from redis_procs import RedisProcess
 
-from service.errors import NameOccupied, RateLimited, StoreTimeout, StoreUnavailable
+from service.errors import BadValue, NameOccupied, RateLimited, StoreTimeout, StoreUnavailable
 from service.settings import RateLimitPolicy, RedisSettings
 from service.store import Store
+from service.store.store import MAX_EXPIRY
 
 
 def commandstats(server: RedisProcess) -> dict[str, int]:
@@ -145,5 +147,88 @@ async def test_paused_redis_gives_store_timeout(private_redis: RedisProcess) -> 
             private_redis.resume()
         assert time.monotonic() - started < 2
         assert (await store.check_temporary(user.id, 0)).status == "ok"
+    finally:
+        await store.close()
+
+
+async def _keys(store: Store) -> list[str]:
+    return sorted([k.decode() async for k in store.client.scan_iter(match="*", count=1000)])
+
+
+@pytest.mark.parametrize("expires", [-1, MAX_EXPIRY + 1, 10**14, 2**63 - 1])
+async def test_an_expiry_out_of_range_writes_nothing(redis_url: str, expires: int) -> None:
+    store = Store(RedisSettings(url=redis_url))
+    await store.start()
+    try:
+        user = await store.create_user("ivy", "pw")
+        before = await _keys(store)
+        mint = RateLimitPolicy("mint", limit=50, period=3600)
+        app_policy = RateLimitPolicy("generate_token_app", limit=50, period=3600)
+        with pytest.raises(BadValue):
+            await store.mint_named(user.id, "a" * 32, "far", {}, expires, mint)
+        await store.create_namespace("ns")
+        await store.create_app("ns", "app", {"m": 1}, disabled=False)
+        before_f5 = await _keys(store)
+        with pytest.raises(BadValue):
+            await store.mint_f5("ns", "app", user.id, "b" * 32, expires, mint, app_policy)
+        assert await _keys(store) == before_f5
+        # The scripts refuse it on their own too, before any write: were a caller
+        # to skip the check, the script fails whole instead of half-way.
+        now_ms = store._now_ms()
+        for ttl in (expires, 60):
+            with pytest.raises(ResponseError, match="expiry out of range"):
+                await store._script(
+                    "mint_named",
+                    keys=[
+                        store.keys.user_rate(user.id, "mint"),
+                        store.keys.user(user.id),
+                        store.keys.name_index(user.id),
+                        store.keys.named_record(user.id, "c" * 32),
+                    ],
+                    args=[now_ms, "72000.0", 50, "far", "c" * 32, expires, ttl, "uid", user.id],
+                )
+            with pytest.raises(ResponseError, match="expiry out of range"):
+                await store._script(
+                    "mint_f5",
+                    keys=[
+                        store.keys.app("ns", "app"),
+                        store.keys.app_rate("ns", "app"),
+                        store.keys.app_record("ns", "app", "d" * 32),
+                    ],
+                    args=[now_ms, "72000.0", 50, expires, ttl, user.id, ""],
+                )
+        assert await _keys(store) == before_f5
+        assert await _keys(store) != before  # (the namespace and app are there)
+        # A mint whose record cannot be written (an odd field list) leaves nothing.
+        with pytest.raises(ResponseError, match="wrong number of arguments"):
+            await store._script(
+                "mint_named",
+                keys=[
+                    store.keys.user_rate(user.id, "mint"),
+                    store.keys.user(user.id),
+                    store.keys.name_index(user.id),
+                    store.keys.named_record(user.id, "e" * 32),
+                ],
+                args=[now_ms, "72000.0", 50, "half", "e" * 32, 100, 60, "uid", user.id, "odd"],
+            )
+        assert await _keys(store) == before_f5
+    finally:
+        await store.close()
+
+
+async def test_the_latest_expiry_is_listed_and_deleted(redis_url: str) -> None:
+    store = Store(RedisSettings(url=redis_url))
+    await store.start()
+    try:
+        user = await store.create_user("ivy", "pw")
+        mint = RateLimitPolicy("mint", limit=50, period=3600)
+        await store.mint_named(user.id, "a" * 32, "latest", {}, MAX_EXPIRY, mint)
+        await store.mint_named(user.id, "b" * 32, "past", {}, 0, mint)
+        assert await store.list_named(user.id) == {"latest": "a" * 32}
+        record = await store.get_named(user.id, "a" * 32)
+        assert record is not None and record["exp"] == str(MAX_EXPIRY)
+        assert await store.delete_all_named(user.id) == 1
+        assert await store.list_named(user.id) == {}
+        assert await store.get_named(user.id, "a" * 32) is None
     finally:
         await store.close()

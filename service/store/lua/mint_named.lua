@@ -24,8 +24,10 @@ if old then
     return gcra_reply('exists', r)
   end
 end
-gcra_commit(KEYS[1], now, r)
+-- The record first: the write that can fail on a bad argument fails before
+-- any other (Redis does not roll a script back).
 redis.call('HSET', KEYS[4], unpack(ARGV, 8))
+gcra_commit(KEYS[1], now, r)
 local existed = redis.call('EXISTS', KEYS[3])
 redis.call('HSET', KEYS[3], name, tid .. ':' .. ARGV[6])
 if ttl > 0 then
