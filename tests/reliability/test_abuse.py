@@ -37,10 +37,13 @@ from reliability_support import (
 )
 
 from service.app import create_app
+from service.appkeys import AUTHORITY
 from service.clock import FakeClock
 from service.settings import ServerSettings
 from service.tokens import encoding
-from service.tokens.errors import TokenTooLarge
+from service.tokens.errors import TokenError, TokenTooLarge
+from service.tokens.identifiers import OnezoneIdentifier
+from service.tokens.macaroon import mint
 
 IDLE_CONNECTIONS = 10_000
 SLOW_CONNECTIONS = 100
@@ -355,3 +358,114 @@ async def test_oversized_tokens_are_refused_before_decoding(
     figure("abuse", f"{max_size}-character token decoded in", round(decode * 1e6, 2), "µs")
     figure("abuse", "oversized token over HTTP: 400 tokenTooLarge in", round(http_refusal, 4), "s")
     figure("abuse", "1 MB token in a request body: 413 in", round(megabyte_http, 4), "s")
+
+
+# Forged-token floods: only what verified is cached, and every cache is bounded.
+
+FORGED = 50_000
+RSS_CEILING_MB = 100
+
+
+def _forged_tokens(count: int, size: int = 3_700, tag: str = "00000000") -> Iterator[str]:
+    """Distinct well-formed Onezone tokens of about `size` characters, signed with a wrong key.
+
+    `tag` starts each token id (the key tag: a real one takes them to the signature check).
+    """
+    root = secrets.token_bytes(32)
+    filler = [f"service = ozw-{secrets.token_hex(20)}" for _ in range(40)]
+    uid = secrets.token_hex(16)
+
+    def forge(i: int, extra: int) -> str:
+        ident = OnezoneIdentifier("named", None, uid, "access", f"{tag}{i:024x}").encode()
+        texts = [f"time < {2_000_000_000 + i}", *filler[:extra]]
+        return encoding.serialize_onezone(mint(root, ident, "onezone", texts))
+
+    extra = next((n for n in range(len(filler) + 1) if len(forge(0, n)) >= size), len(filler))
+    for i in range(count):
+        yield forge(i, extra)
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.timeout(600)
+async def test_forged_token_flood_keeps_memory_bounded(tmp_path: Path, redis_url: str) -> None:
+    env = service_env(
+        redis_url,
+        keys_json(new_key("k1")),
+        secrets.token_urlsafe(16),
+        TOKEN_SERVICE_SERVER_LOG_LEVEL="warning",
+        TOKEN_SERVICE_CACHE_SIZE="10000",
+    )
+    proc = ServiceProcess(env, tmp_path / "service.log")
+    proc.start()
+    try:
+        await proc.wait_ready()
+        assert proc.proc is not None
+        pid = proc.proc.pid
+        tokens = _forged_tokens(FORGED)
+        statuses: dict[int, int] = {}
+        sizes: list[int] = []
+        connector = aiohttp.TCPConnector(limit=32)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def worker() -> None:
+                for token in tokens:
+                    sizes.append(len(token))
+                    async with session.get(
+                        f"{proc.url}/auth/check", headers={"Authorization": f"Bearer {token}"}
+                    ) as resp:
+                        await resp.read()
+                        statuses[resp.status] = statuses.get(resp.status, 0) + 1
+
+            # Warm up, then measure from there.
+            for token in _forged_tokens(500):
+                async with session.get(
+                    f"{proc.url}/auth/check", headers={"Authorization": f"Bearer {token}"}
+                ) as resp:
+                    await resp.read()
+            before = _rss_mb(pid)
+            started = time.monotonic()
+            await asyncio.gather(*(worker() for _ in range(32)))
+            elapsed = time.monotonic() - started
+        after = _rss_mb(pid)
+    finally:
+        proc.close()
+    assert statuses == {401: FORGED}, statuses
+    assert after <= RSS_CEILING_MB, (before, after)
+    assert after - before < 20, (before, after)
+    figure("forged flood", "distinct forged tokens at /auth/check", FORGED)
+    figure("forged flood", "median token size", int(statistics.median(sizes)), "chars")
+    figure("forged flood", "service VmRSS after warm-up", round(before, 1), "MB")
+    figure("forged flood", "service VmRSS after the flood", round(after, 1), "MB")
+    figure("forged flood", "requests per second", round(FORGED / elapsed))
+
+
+def test_a_forged_flood_does_not_evict_good_tokens() -> None:
+    conf = api_conftest()
+    app = create_app(conf.make_settings(), clock=FakeClock(1_700_000_000), keyring=conf.KEYRING)
+    authority = app[AUTHORITY]
+    uid = secrets.token_hex(16)
+    ident = OnezoneIdentifier("named", None, uid, "access", authority.keyring.new_token_id())
+    good = authority._onezone_token(ident, [f"time < {authority.now() + 3600}"])
+    m, parsed = authority.parse_onezone(good)
+    authority.verify_onezone_signature(m, parsed, authority.context())
+    assert authority._parsed.peek(good) is not None
+    tag = ident.token_id[:8]
+    for token in _forged_tokens(25_000, size=200, tag=tag):
+        m, parsed = authority.parse_onezone(token)
+        with pytest.raises(TokenError):
+            authority.verify_onezone_signature(m, parsed, authority.context())
+    # Nothing forged was kept beyond the small pending set; the good token stayed.
+    assert len(authority._parsed) == 1 and len(authority._known) == 1
+    assert len(authority._unverified) == 0
+    assert authority._parsed.peek(good) is not None
+    # Parsed but never verified: held only in the bounded pending set.
+    for token in _forged_tokens(1_000, size=200, tag=tag):
+        authority.parse_onezone(token)
+    assert len(authority._unverified) <= 256 and len(authority._parsed) == 1
