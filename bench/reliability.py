@@ -36,6 +36,10 @@ SECTIONS = {
     "wire": "Malformed HTTP on the wire, with real credentials: no 5xx, no secret in the log",
     "location": "An unsigned location is never trusted",
     "restart": "Restarts: same Redis and keys, then key rotation and retirement",
+    "lockout": "Basic-auth lockout under concurrency (in-process app, real Redis)",
+    "f5 limits": "generate_token limits under concurrency (in-process app, real Redis)",
+    "role revocation": "Removing a role binding while its user mints (real Redis)",
+    "forged flood": "Forged-token flood at /auth/check (real service process, real Redis)",
 }
 
 
