@@ -305,3 +305,36 @@ async def test_revocation_feed_invalidates_other_instance(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_role_generation_revokes_f5_tokens_with_the_binding(
+    store: Store, clock: FakeClock
+) -> None:
+    user = await store.create_user("gil", "pw")
+    await store.create_namespace("ns1")
+    await store.create_app("ns1", "app1", {"m": 1}, disabled=False)
+    await store.grant("ns1", user.id, "editor")
+    role, gen = await store.role_and_generation("ns1", user.id)
+    assert (role, gen) == ("editor", "0")
+    exp = int(clock.now()) + 3600
+    await store.mint_f5("ns1", "app1", user.id, "1" * 32, exp, APP_USER, APP, gen)
+    await store.mint_f5("ns1", "app1", user.id, "2" * 32, exp, APP_USER, APP, "")  # as admin
+    assert (await store.check_f5("ns1", "app1", 0, "1" * 32, user.id)).status == "ok"
+    await store.grant("ns1", user.id, "editor")  # no change, no revocation
+    assert (await store.check_f5("ns1", "app1", 0, "1" * 32, user.id)).status == "ok"
+    await store.revoke_role("ns1", user.id)
+    assert (await store.check_f5("ns1", "app1", 0, "1" * 32, user.id)).status == "revoked"
+    assert (await store.check_f5("ns1", "app1", 0, "2" * 32, user.id)).status == "ok"
+    assert await store.roles("ns1") == {}
+    with pytest.raises(NotFound):
+        await store.revoke_role("ns1", user.id)
+    await store.grant("ns1", user.id, "editor")
+    assert await store.roles("ns1") == {user.id: "editor"}
+    assert (await store.check_f5("ns1", "app1", 0, "1" * 32, user.id)).status == "revoked"
+    role, gen = await store.role_and_generation("ns1", user.id)
+    assert (role, gen) == ("editor", "1")
+    clock.advance(60)
+    await store.mint_f5("ns1", "app1", user.id, "3" * 32, exp, APP_USER, APP, gen)
+    assert (await store.check_f5("ns1", "app1", 0, "3" * 32, user.id)).status == "ok"
+    await store.grant("ns1", user.id, "viewer")  # a downgrade revokes too
+    assert (await store.check_f5("ns1", "app1", 0, "3" * 32, user.id)).status == "revoked"
