@@ -195,7 +195,7 @@ async def test_an_expiry_out_of_range_writes_nothing(redis_url: str, expires: in
                         store.keys.app_rate("ns", "app"),
                         store.keys.app_record("ns", "app", "d" * 32),
                     ],
-                    args=[now_ms, "72000.0", 50, expires, ttl, user.id, ""],
+                    args=[now_ms, "72000.0", 50, expires, ttl, user.id, "", "0"],
                 )
         assert await _keys(store) == before_f5
         assert await _keys(store) != before  # (the namespace and app are there)

@@ -317,8 +317,8 @@ async def test_role_generation_revokes_f5_tokens_with_the_binding(
     role, gen = await store.role_and_generation("ns1", user.id)
     assert (role, gen) == ("editor", "0")
     exp = int(clock.now()) + 3600
-    await store.mint_f5("ns1", "app1", user.id, "1" * 32, exp, APP_USER, APP, gen)
-    await store.mint_f5("ns1", "app1", user.id, "2" * 32, exp, APP_USER, APP, "")  # as admin
+    await store.mint_f5("ns1", "app1", user.id, "1" * 32, exp, APP_USER, APP, role_generation=gen)
+    await store.mint_f5("ns1", "app1", user.id, "2" * 32, exp, APP_USER, APP)  # as admin
     assert (await store.check_f5("ns1", "app1", 0, "1" * 32, user.id)).status == "ok"
     await store.grant("ns1", user.id, "editor")  # no change, no revocation
     assert (await store.check_f5("ns1", "app1", 0, "1" * 32, user.id)).status == "ok"
@@ -334,7 +334,7 @@ async def test_role_generation_revokes_f5_tokens_with_the_binding(
     role, gen = await store.role_and_generation("ns1", user.id)
     assert (role, gen) == ("editor", "1")
     clock.advance(60)
-    await store.mint_f5("ns1", "app1", user.id, "3" * 32, exp, APP_USER, APP, gen)
+    await store.mint_f5("ns1", "app1", user.id, "3" * 32, exp, APP_USER, APP, role_generation=gen)
     assert (await store.check_f5("ns1", "app1", 0, "3" * 32, user.id)).status == "ok"
     await store.grant("ns1", user.id, "viewer")  # a downgrade revokes too
     assert (await store.check_f5("ns1", "app1", 0, "3" * 32, user.id)).status == "revoked"
