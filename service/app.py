@@ -137,7 +137,9 @@ def create_app(
     app[STORE] = store
     app[AUTHORITY] = Authority(settings, keyring, store, clock)
     app[CREDENTIAL_CACHE] = CredentialCache()
-    app[PASSWORD_CHECKS] = PasswordChecks(settings.basic_auth.max_password_checks)
+    app[PASSWORD_CHECKS] = PasswordChecks(
+        settings.basic_auth.max_password_checks, settings.basic_auth.password_check_queue
+    )
     app[TRUSTED_PROXIES] = trusted
     app[SHUTTING_DOWN] = shutting_down
 

@@ -89,8 +89,10 @@ class AuthCheckSettings:
 
 @dataclass(frozen=True, slots=True)
 class BasicAuthSettings:
-    # Password hashes (scrypt) checked at once per process; past it, 429.
+    # Password hashes (scrypt) checked at once per process.
     max_password_checks: int = 4
+    # Basic logins that may wait for one of those; past them, 429.
+    password_check_queue: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,6 +488,11 @@ def validate(s: Settings) -> None:
     )
     check(
         s.basic_auth.max_password_checks >= 1, "basic_auth.max_password_checks", "must be positive"
+    )
+    check(
+        s.basic_auth.password_check_queue >= 0,
+        "basic_auth.password_check_queue",
+        "must not be negative",
     )
     for name in ("mint", "generate_token", "generate_token_app", "failed_login", "failed_login_ip"):
         check(name in s.rate_limits, f"rate_limits.{name}", "missing policy")

@@ -105,11 +105,17 @@ class CredentialCache:
 
 
 class PasswordChecks:
-    """At most `limit` password hashes computed at once in this process; past it, 429."""
+    """At most `limit` password hashes computed at once in this process.
 
-    def __init__(self, limit: int) -> None:
+    Up to `queue` more wait for a free slot (a burst of honest logins is served,
+    a little later); past that, RateLimited (429) at once.
+    """
+
+    def __init__(self, limit: int, queue: int = 0) -> None:
         self.limit = limit
-        self.running = 0
+        self.pending = 0  # hashing or waiting to
+        self._max_pending = limit + queue
+        self._slots = asyncio.Semaphore(limit)
         self._busy = RateLimitResult(
             policy="password_checks",
             limit=limit,
@@ -122,9 +128,14 @@ class PasswordChecks:
 
     async def check(self, password: str, user: User | None) -> bool:
         """Whether `password` is the user's (a missing user costs the same); RateLimited if busy."""
-        if self.running >= self.limit:
+        if self.pending >= self._max_pending:
             raise RateLimited(self._busy, "too many password checks at once")
-        self.running += 1
+        self.pending += 1
+        try:
+            await self._slots.acquire()
+        except BaseException:
+            self.pending -= 1
+            raise
         # The slot is held until the hash is done, even if the request goes
         # away: the thread keeps computing, and it is the CPU that is bounded.
         task = asyncio.ensure_future(_check(password, user))
@@ -132,7 +143,8 @@ class PasswordChecks:
         return await asyncio.shield(task)
 
     def _done(self, task: asyncio.Future[bool]) -> None:
-        self.running -= 1
+        self.pending -= 1
+        self._slots.release()
         if not task.cancelled():
             task.exception()
 

@@ -357,6 +357,27 @@ async def test_password_checks_in_flight_are_bounded(
     figure("lockout", "most password hashes running at once", spy.most)
 
 
+@pytest.mark.timeout(120)
+async def test_a_burst_of_honest_logins_waits_for_a_password_check(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the queue, logins beyond the checks in flight wait instead of being refused."""
+    async with _app(
+        redis_url,
+        basic_auth__max_password_checks=2,
+        basic_auth__password_check_queue=30,
+    ) as client:
+        names = [f"user{i}" for i in range(32)]
+        for name in names:
+            await client.app[STORE].create_user(name, name + "-password")
+        spy = ScryptSpy(monkeypatch)
+        statuses = await asyncio.gather(
+            *(_user_route(client, name, name + "-password") for name in names)
+        )
+        assert statuses == [200] * 32
+    assert spy.runs == 32 and spy.most <= 2, (spy.runs, spy.most)
+
+
 async def _admin_token(client: Client) -> dict[str, str]:
     store = client.app[STORE]
     admin = await store.get_user_by_name("admin")
