@@ -3,6 +3,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Self
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from service.tokens import caveats as caveats_module
+from service.tokens import httppath
 from service.tokens.caveats import (
     CAVEAT_TYPES,
     REGIONS,
@@ -628,7 +630,9 @@ def test_register_refuses_duplicates_and_unfinished_classes() -> None:
         def write_text(self) -> str:
             return "unfinished"
 
-    with pytest.raises(TypeError, match="does not implement"):
+    with pytest.raises(
+        TypeError, match="does not implement read_text, read_json, write_json, check"
+    ):
         register(Unfinished)
     assert "unfinished" not in caveats_module._REGISTRY
 
@@ -809,3 +813,38 @@ def test_corrupted_caveat_texts_are_rejected(text: str) -> None:
     )
     with pytest.raises(CaveatUnknown):
         Verifier().verify(m, b"k" * 32, ctx)
+
+
+# ---------------------------------------------------------------- the README says the same
+
+_README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def _readme_rows() -> list[list[str]]:
+    """Cells of the tables in the README's section on HTTP request caveats."""
+    section = _README.split("\n## HTTP request caveats\n", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
+            rows.append([c.strip().strip("`").replace("\\|", "|") for c in cells])
+    return rows
+
+
+def test_readme_forms_are_what_the_code_writes() -> None:
+    forms = [r for r in _readme_rows() if r[0].startswith("{")]
+    assert {json.loads(r[0])["type"] for r in forms} == {"http.method", "http.path", "http.host"}
+    for obj, text, _ in forms:
+        c = from_json(json.loads(obj))
+        assert to_text(c) == text
+        assert to_json(parse_text(text)) == json.loads(obj)
+
+
+def test_readme_matching_examples_hold() -> None:
+    examples = [r for r in _readme_rows() if r[0].startswith("/")]
+    assert len(examples) >= 10
+    for pattern, target, result in examples:
+        c = from_json({"type": "http.path", "patterns": [pattern]})
+        assert c.check(Context(now=0, path=target)) is result.startswith("yes"), (pattern, target)
+        refused = httppath.request_segments(target) is None
+        assert refused is result.endswith("(refused)"), (pattern, target)
