@@ -26,7 +26,7 @@ import binascii
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar, Literal, Self, TypeAlias, TypeVar
 
@@ -1073,11 +1073,6 @@ def _valid_pattern(pattern: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=1024)
-def _compiled(patterns: tuple[str, ...]) -> tuple[httppath.Pattern, ...]:
-    return tuple(httppath.compile_pattern(p) for p in patterns)
-
-
 @register
 @dataclass(frozen=True, slots=True)
 class HttpMethodCaveat(Caveat):
@@ -1119,10 +1114,14 @@ class HttpPathCaveat(Caveat):
     # In normal form, which holds no "|", space or control character: the
     # text form needs no further encoding.
     patterns: tuple[str, ...]
+    # The patterns split into segments once, for `check` on every request.
+    _compiled: tuple[httppath.Pattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _as_tuple(self, "patterns")
         _check_strings(self.patterns, "patterns", _valid_pattern, "path pattern in normal form")
+        compiled = tuple(httppath.compile_pattern(p) for p in self.patterns)
+        object.__setattr__(self, "_compiled", compiled)
 
     @classmethod
     def read_text(cls, op: str, value: str) -> Self:
@@ -1145,12 +1144,16 @@ class HttpPathCaveat(Caveat):
         return {"type": "http.path", "patterns": list(self.patterns)}
 
     def check(self, ctx: Context) -> bool:
-        if ctx.path is None:
+        path = ctx.path
+        if path is None:
             return False
-        segments = httppath.request_segments(ctx.path)
+        segments = httppath.request_segments(path)
         if segments is None:
             return False
-        return any(httppath.matches(p, segments) for p in _compiled(self.patterns))
+        for pattern in self._compiled:
+            if httppath.matches(pattern, segments):
+                return True
+        return False
 
 
 @register

@@ -126,7 +126,7 @@ def _unquote(normal: str) -> str:
     return buf.decode("utf-8")
 
 
-def _check_segments(normal: str) -> None:
+def _checked_segments(normal: str) -> list[str]:
     segments = normal[1:].split("/")
     last = len(segments) - 1
     for i, seg in enumerate(segments):
@@ -141,6 +141,7 @@ def _check_segments(normal: str) -> None:
             raise PathRefused("dot segment in path")
         if not head:
             raise PathRefused("empty path segment before parameters")
+    return segments
 
 
 def _path_part(target: str) -> str:
@@ -156,12 +157,15 @@ def normalise_path(target: str) -> str:
     """The normal form of a request target's path; PathRefused if it must not be judged."""
     if len(target) > MAX_LENGTH:
         raise PathRefused("path too long")
-    path = _path_part(target)
+    return _normal_segments(_path_part(target))[0]
+
+
+def _normal_segments(path: str) -> tuple[str, list[str]]:
+    # ``path`` has no query or fragment.
     if not path.startswith("/"):
         raise PathRefused("path must start with /")
     normal = path if _PLAIN.fullmatch(path) is not None else _normalise(path)
-    _check_segments(normal)
-    return normal
+    return normal, _checked_segments(normal)
 
 
 def is_normal(path: str) -> bool:
@@ -224,16 +228,18 @@ def matches(pattern: Pattern, path: tuple[str, ...]) -> bool:
 
 def request_segments(target: str) -> tuple[str, ...] | None:
     """The segments of a request target's normal form, or None if it is refused (cached)."""
-    # The query is cut before the cache, so that it does not split one path
-    # into many entries.
     if len(target) > MAX_LENGTH:
         return None
-    return _segments(_path_part(target))
+    # The query is cut before the cache, so that it does not split one path
+    # into many entries.
+    if "?" in target or "#" in target:
+        target = _path_part(target)
+    return _segments(target)
 
 
 @lru_cache(maxsize=1024)
 def _segments(path: str) -> tuple[str, ...] | None:
     try:
-        return path_segments(normalise_path(path))
+        return tuple(_normal_segments(path)[1])
     except PathRefused:
         return None
