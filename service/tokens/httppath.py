@@ -127,20 +127,21 @@ def _unquote(normal: str) -> str:
 
 
 def _checked_segments(normal: str) -> list[str]:
+    # Substring tests first: most paths have no "//", ".", ";" at all.
+    if "//" in normal:
+        raise PathRefused("empty path segment")
     segments = normal[1:].split("/")
-    last = len(segments) - 1
-    for i, seg in enumerate(segments):
-        if not seg:
-            if i != last:
-                raise PathRefused("empty path segment")
-            continue
-        # Servers that strip path parameters read ``..;x`` (or ``..%3Bx``)
-        # as ``..`` and ``;x`` as an empty segment.
-        head = seg.split(";", 1)[0].split("%3B", 1)[0]
-        if head == "." or head == "..":
-            raise PathRefused("dot segment in path")
-        if not head:
-            raise PathRefused("empty path segment before parameters")
+    if "." in normal and ("." in segments or ".." in segments):
+        raise PathRefused("dot segment in path")
+    if ";" in normal or "%3B" in normal:
+        for seg in segments:
+            # Servers that strip path parameters read ``..;x`` (or
+            # ``..%3Bx``) as ``..`` and ``;x`` as an empty segment.
+            head = seg.split(";", 1)[0].split("%3B", 1)[0]
+            if head == "." or head == "..":
+                raise PathRefused("dot segment in path")
+            if seg and not head:
+                raise PathRefused("empty path segment before parameters")
     return segments
 
 
