@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from service.tokens.caveats import AnyCaveat, TimeCaveat, caveat_types, parse_text
+from service.tokens.caveats import SAFE_METHODS, AnyCaveat, TimeCaveat, caveat_types, parse_text
 from service.tokens.errors import CaveatUnknown, CaveatUnverified, InvalidSignature, TokenExpired
 from service.tokens.macaroon import Macaroon
 
-__all__ = ["DEFAULT_CHECKERS", "Checker", "Context", "Verified", "Verifier"]
+__all__ = ["DEFAULT_CHECKERS", "SAFE_METHODS", "Checker", "Context", "Verified", "Verifier"]
 
 
 @dataclass(slots=True)
