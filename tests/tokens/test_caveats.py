@@ -848,3 +848,34 @@ def test_readme_matching_examples_hold() -> None:
         assert c.check(Context(now=0, path=target)) is result.startswith("yes"), (pattern, target)
         refused = httppath.request_segments(target) is None
         assert refused is result.endswith("(refused)"), (pattern, target)
+
+
+_HOST_TRICKS = {
+    "k": ["k", "K", "\u212a"],
+    "i": ["i", "I", "\u0130", "\u0131"],
+    ".": [".", "\uff0e"],
+}
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["kiki.example", "kiki.example:8080", "api.kiki.example"]).flatmap(
+        lambda h: st.tuples(*[st.sampled_from(_HOST_TRICKS.get(ch, [ch, ch.upper()])) for ch in h])
+    ),
+    st.sampled_from(["", ".", ":8080", ":443", " "]),
+)
+def test_http_host_accepts_only_ascii_case_variants(chars: tuple[str, ...], tail: str) -> None:
+    host = "".join(chars) + tail
+    c = HttpHostCaveat(("kiki.example", "kiki.example:8080"))
+    try:
+        expected = host.encode("ascii").lower() in (b"kiki.example", b"kiki.example:8080")
+    except UnicodeEncodeError:
+        expected = False
+    assert c.check(Context(now=0, host=host)) is expected
+
+
+@SETTINGS
+@given(st.sampled_from(["GET", "get", "Get", "GET ", "HEAD", "POST", "G\u0130T", "", "GETX"]))
+def test_http_method_is_exact(method: str) -> None:
+    c = HttpMethodCaveat(("GET", "HEAD"))
+    assert c.check(Context(now=0, method=method)) is (method in ("GET", "HEAD"))
