@@ -16,12 +16,11 @@ A path is refused (`PathRefused`) when the application behind the proxy could
 read it as another path than the one judged here: dot segments (``.``, ``..``,
 also written ``%2e``, and ``..;x`` that some servers read as ``..``), empty
 segments (``//``, also ``/;x``; one trailing ``/`` is allowed and
-significant), an encoded
-``/`` (``%2F``) or ``\\`` (``%5C``), a raw ``\\``, a malformed escape, an
-escaped escape (``%252e``: a server that decodes twice reads ``.``), a NUL or
-control character (raw, escaped, or as a decoded C1 character), escapes that
-do not decode as UTF-8, or a target that does not start with ``/``. Paths are
-case-sensitive.
+significant), an encoded ``/`` (``%2F``) or ``\\`` (``%5C``), a raw ``\\``, a
+malformed escape, an escaped escape (``%252e``: a server that decodes twice
+reads ``.``), a NUL or control character (raw, escaped, or as a decoded C1
+character), escapes that do not decode as UTF-8, a target that does not
+start with ``/``, or one longer than `MAX_LENGTH`. Paths are case-sensitive.
 
 Patterns: ``*`` as a whole segment matches exactly one non-empty segment; a
 final ``/**`` matches the path before it and everything below; every other
