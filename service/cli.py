@@ -397,8 +397,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_token_inspect(args: argparse.Namespace) -> int:
-    from service.tokens import encoding
-    from service.tokens.errors import TokenError
+    from service.tokens import caveats, encoding
+    from service.tokens.errors import CaveatUnknown, TokenError
 
     text = args.token.strip()
     if text == "-":
@@ -415,6 +415,11 @@ def cmd_token_inspect(args: argparse.Namespace) -> int:
         cid = c.cid.decode("utf-8", "backslashreplace")
         if c.vid is None:
             print(f"caveat: {cid}")
+            # Each kind's JSON form, as examine shows it; the text is what is signed.
+            try:
+                print(f"  json: {json.dumps(caveats.to_json(caveats.parse_text(cid)))}")
+            except CaveatUnknown as e:
+                print(f"  not understood ({e.reason}): the token is refused")
         else:
             print(f"third-party caveat: {cid} (location {c.location})")
     print(f"signature: {m.signature.hex()}")

@@ -43,6 +43,20 @@ def test_inspect_onezone_seed_token() -> None:
     assert len(sig.split(": ")[1]) == 64
 
 
+def test_inspect_shows_each_caveat_as_json() -> None:
+    from service.tokens import encoding
+    from service.tokens.macaroon import mint
+
+    texts = ["http.method = GET", "http.path = /orders/**", "http.host = a.example", "bogus = 1"]
+    token = encoding.serialize_v2(mint(b"k" * 32, "id", "f5xc", texts))
+    out = run("token", "inspect", token)
+    assert out.returncode == 0, out.stderr
+    assert '  json: {"type": "http.method", "methods": ["GET"]}' in out.stdout
+    assert '  json: {"type": "http.path", "patterns": ["/orders/**"]}' in out.stdout
+    assert '  json: {"type": "http.host", "hosts": ["a.example"]}' in out.stdout
+    assert "caveat: bogus = 1\n  not understood (unknown caveat)" in out.stdout
+
+
 def test_inspect_v2_token() -> None:
     out = run("token", "inspect", V2)
     assert out.returncode == 0, out.stderr

@@ -1,5 +1,9 @@
 """Checking a macaroon's signature and caveats against a request's context.
 
+Each caveat is checked by its class's ``check`` (see tokens/caveats.py); the
+table of checks is built from the caveat registry, and a Verifier may override
+entries of it.
+
 Every caveat must be understood and satisfied: an unknown caveat, a
 third-party caveat, or a caveat whose context is missing fails closed. The
 clock is injected through ``Context.now``; nothing here reads it.
@@ -7,48 +11,15 @@ clock is injected through ``Context.now``; nothing here reads it.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from types import MappingProxyType
 
-from service.tokens.caveats import (
-    AnyCaveat,
-    ApiCaveat,
-    AppCaveat,
-    AsnCaveat,
-    ConsumerCaveat,
-    DataObjectIdCaveat,
-    DataPathCaveat,
-    DataReadonlyCaveat,
-    GeoCountryCaveat,
-    GeoRegionCaveat,
-    GriPattern,
-    InterfaceCaveat,
-    IpCaveat,
-    NamespaceCaveat,
-    ServiceCaveat,
-    TimeCaveat,
-    parse_gri,
-    parse_text,
-)
+from service.tokens.caveats import SAFE_METHODS, AnyCaveat, TimeCaveat, caveat_types, parse_text
 from service.tokens.errors import CaveatUnknown, CaveatUnverified, InvalidSignature, TokenExpired
 from service.tokens.macaroon import Macaroon
 
-__all__ = ["DEFAULT_CHECKERS", "Checker", "Context", "Verified", "Verifier"]
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_OPERATION_BY_METHOD = {
-    "POST": "create",
-    "GET": "get",
-    "HEAD": "get",
-    "PUT": "update",
-    "PATCH": "update",
-    "DELETE": "delete",
-}
+__all__ = ["DEFAULT_CHECKERS", "SAFE_METHODS", "Checker", "Context", "Verified", "Verifier"]
 
 
 @dataclass(slots=True)
@@ -66,7 +37,10 @@ class Context:
     consumer: str | None = None  # e.g. "usr-<id>"
     interface: str | None = None  # rest | oneclient | graphsync
     method: str | None = None  # HTTP method of the request being authorised
+    # The request target as received (path, maybe a query), not normalised:
+    # http.path normalises it (see tokens/httppath.py).
     path: str | None = None
+    host: str | None = None  # the request's Host (with its port, if it has one)
     api_operation: str | None = None  # create|get|update|delete; from method when None
     api_gri: str | None = None  # GRI of the resource, for api caveats
     asn: int | None = None
@@ -107,163 +81,12 @@ class Verified:
         return max(0, self.valid_until - now)
 
 
-@lru_cache(maxsize=1024)
-def _networks(whitelist: tuple[str, ...]) -> tuple[IPNetwork, ...]:
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in whitelist)
+def _default_checkers() -> dict[type, Checker]:
+    return {cls: cls.check for cls in caveat_types()}
 
 
-@lru_cache(maxsize=1024)
-def _peer_address(text: str) -> IPAddress | None:
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
-
-
-@lru_cache(maxsize=1024)
-def _gri(text: str, pattern: bool) -> GriPattern | None:
-    return parse_gri(text, pattern)
-
-
-def _check_time(c: AnyCaveat, ctx: Context) -> bool:
-    return isinstance(c, TimeCaveat) and ctx.now < c.valid_until
-
-
-def _check_ip(c: AnyCaveat, ctx: Context) -> bool:
-    if not isinstance(c, IpCaveat) or ctx.peer_ip is None:
-        return False
-    addr = _peer_address(ctx.peer_ip)
-    if addr is None:
-        return False
-    return any(net.version == addr.version and addr in net for net in _networks(c.whitelist))
-
-
-def _check_asn(c: AnyCaveat, ctx: Context) -> bool:
-    return isinstance(c, AsnCaveat) and ctx.asn is not None and ctx.asn in c.whitelist
-
-
-def _listed(filter_type: str, values: tuple[str, ...], actual: set[str]) -> bool:
-    hit = any(v in actual for v in values)
-    return hit if filter_type == "whitelist" else not hit
-
-
-def _check_country(c: AnyCaveat, ctx: Context) -> bool:
-    if not isinstance(c, GeoCountryCaveat) or ctx.country is None:
-        return False
-    return _listed(c.filter, c.countries, {ctx.country})
-
-
-def _check_region(c: AnyCaveat, ctx: Context) -> bool:
-    if not isinstance(c, GeoRegionCaveat) or ctx.region is None:
-        return False
-    regions = {ctx.region, "EU"} if ctx.in_eu else {ctx.region}
-    return _listed(c.filter, c.regions, regions)
-
-
-def _matches_subject(whitelist: tuple[str, ...], actual: str) -> bool:
-    kind = actual[:4]
-    for entry in whitelist:
-        if entry == actual or (entry[4:] == "*" and entry[:4] == kind):
-            return True
-    return False
-
-
-def _check_service(c: AnyCaveat, ctx: Context) -> bool:
-    if not isinstance(c, ServiceCaveat) or ctx.service is None:
-        return False
-    return _matches_subject(c.whitelist, ctx.service)
-
-
-def _check_consumer(c: AnyCaveat, ctx: Context) -> bool:
-    # Group entries (grp-...) need a membership lookup this core cannot make,
-    # so they never match here.
-    if not isinstance(c, ConsumerCaveat) or ctx.consumer is None:
-        return False
-    if ctx.consumer.startswith("grp-"):
-        return False
-    return _matches_subject(c.whitelist, ctx.consumer)
-
-
-def _check_interface(c: AnyCaveat, ctx: Context) -> bool:
-    return isinstance(c, InterfaceCaveat) and ctx.interface == c.interface
-
-
-def _api_service(ctx: Context) -> str | None:
-    if ctx.api_service is not None:
-        return ctx.api_service
-    if ctx.service is not None and ctx.service[3:4] == "-":
-        return ctx.service[:3]
-    return None
-
-
-def _check_api(c: AnyCaveat, ctx: Context) -> bool:
-    if not isinstance(c, ApiCaveat):
-        return False
-    if ctx.defer_api_caveats:
-        return True
-    if ctx.api_gri is None:
-        return False
-    gri = _gri(ctx.api_gri, False)
-    if gri is None:
-        return False
-    operation = ctx.api_operation
-    if operation is None and ctx.method is not None:
-        operation = _OPERATION_BY_METHOD.get(ctx.method.upper())
-    if operation is None:
-        return False
-    service = _api_service(ctx)
-    for spec in c.whitelist:
-        spec_service, spec_operation, spec_gri = spec.split("/")
-        if spec_service != "all" and spec_service != service:
-            continue
-        if spec_operation != "all" and spec_operation != operation:
-            continue
-        pattern = _gri(spec_gri, True)
-        if pattern is not None and pattern.matches(gri):
-            return True
-    return False
-
-
-def _check_readonly(c: AnyCaveat, ctx: Context) -> bool:
-    if not isinstance(c, DataReadonlyCaveat):
-        return False
-    if ctx.defer_data_caveats:
-        return True
-    return ctx.method is not None and ctx.method.upper() in SAFE_METHODS
-
-
-def _check_data_scope(c: AnyCaveat, ctx: Context) -> bool:
-    # Paths and object ids can only be judged by the data service.
-    return isinstance(c, DataPathCaveat | DataObjectIdCaveat) and ctx.defer_data_caveats
-
-
-def _check_namespace(c: AnyCaveat, ctx: Context) -> bool:
-    return isinstance(c, NamespaceCaveat) and ctx.namespace == c.namespace
-
-
-def _check_app(c: AnyCaveat, ctx: Context) -> bool:
-    return isinstance(c, AppCaveat) and ctx.app == c.app
-
-
-DEFAULT_CHECKERS: Mapping[type, Checker] = {
-    TimeCaveat: _check_time,
-    IpCaveat: _check_ip,
-    AsnCaveat: _check_asn,
-    GeoCountryCaveat: _check_country,
-    GeoRegionCaveat: _check_region,
-    ServiceCaveat: _check_service,
-    ConsumerCaveat: _check_consumer,
-    InterfaceCaveat: _check_interface,
-    ApiCaveat: _check_api,
-    DataReadonlyCaveat: _check_readonly,
-    DataPathCaveat: _check_data_scope,
-    DataObjectIdCaveat: _check_data_scope,
-    NamespaceCaveat: _check_namespace,
-    AppCaveat: _check_app,
-}
+# The check of every registered caveat kind, each the class's own `check`.
+DEFAULT_CHECKERS: Mapping[type, Checker] = MappingProxyType(_default_checkers())
 
 # Verified is built for every request: fill its slots directly rather than
 # through the generated __init__ of a frozen dataclass (see macaroon.py).
@@ -287,7 +110,8 @@ class Verifier:
         checkers: Mapping[type, Checker] | None = None,
         parse: Callable[[str], AnyCaveat] = parse_text,
     ) -> None:
-        table = dict(DEFAULT_CHECKERS)
+        # From the registry as it is now, so a kind registered after import counts.
+        table = _default_checkers()
         if checkers:
             table.update(checkers)
         self._checkers = table

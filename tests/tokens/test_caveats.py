@@ -1,36 +1,51 @@
 import base64
 import json
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Self
 
 import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from service.tokens import caveats as caveats_module
+from service.tokens import httppath
 from service.tokens.caveats import (
+    CAVEAT_TYPES,
     REGIONS,
     AnyCaveat,
     ApiCaveat,
     AppCaveat,
     AsnCaveat,
+    Caveat,
     ConsumerCaveat,
     DataObjectIdCaveat,
     DataPathCaveat,
     DataReadonlyCaveat,
     GeoCountryCaveat,
     GeoRegionCaveat,
+    HttpHostCaveat,
+    HttpMethodCaveat,
+    HttpPathCaveat,
     InterfaceCaveat,
     IpCaveat,
     NamespaceCaveat,
     ServiceCaveat,
     TimeCaveat,
+    caveat_types,
     from_json,
     from_json_list,
     parse_gri,
     parse_text,
+    register,
     to_json,
     to_text,
 )
-from service.tokens.errors import CaveatUnknown, MalformedCaveat
+from service.tokens.errors import CaveatUnknown, CaveatUnverified, MalformedCaveat
+from service.tokens.macaroon import mint
+from service.tokens.verifier import DEFAULT_CHECKERS, Context, Verifier
 
 SETTINGS = settings(
     max_examples=150,
@@ -120,6 +135,26 @@ EXAMPLES: list[tuple[str, dict[str, object], AnyCaveat]] = [
     ),
     ("namespace = shop", {"type": "namespace", "namespace": "shop"}, NamespaceCaveat("shop")),
     ("app = checkout-v2", {"type": "app", "app": "checkout-v2"}, AppCaveat("checkout-v2")),
+    (
+        "http.method = GET|HEAD",
+        {"type": "http.method", "methods": ["GET", "HEAD"]},
+        HttpMethodCaveat(("GET", "HEAD")),
+    ),
+    (
+        "http.path = /orders/**|/health|/items/*/price",
+        {"type": "http.path", "patterns": ["/orders/**", "/health", "/items/*/price"]},
+        HttpPathCaveat(("/orders/**", "/health", "/items/*/price")),
+    ),
+    (
+        "http.host = api.example.com|api.example.com:8443|10.0.0.1|[2001:db8::1]:443",
+        {
+            "type": "http.host",
+            "hosts": ["api.example.com", "api.example.com:8443", "10.0.0.1", "[2001:db8::1]:443"],
+        },
+        HttpHostCaveat(
+            ("api.example.com", "api.example.com:8443", "10.0.0.1", "[2001:db8::1]:443")
+        ),
+    ),
 ]
 
 
@@ -133,8 +168,6 @@ def test_known_forms(text: str, obj: dict[str, object], caveat: AnyCaveat) -> No
 
 
 def test_every_caveat_type_has_an_example() -> None:
-    from service.tokens.caveats import CAVEAT_TYPES
-
     assert {type(c) for _, _, c in EXAMPLES} == set(CAVEAT_TYPES)
 
 
@@ -207,6 +240,61 @@ def test_data_path_json_is_base64_like_onezone() -> None:
         "scope = identity_token",
         "audience = usr-x",
         "unknown = 1",
+        # HTTP request caveats: the canonical form only.
+        "http.method = get",
+        "http.method = Get",
+        "http.method = GET||HEAD",
+        "http.method = GET|",
+        "http.method = |GET",
+        "http.method = GET HEAD",
+        "http.method = GET,HEAD",
+        "http.method = G\u0130T",
+        "http.method != GET",
+        "http.method <  GET",
+        "http.method",
+        "http.method = " + "A" * 65,
+        "http.path = orders/**",
+        "http.path = /orders//x",
+        "http.path = /orders/../x",
+        "http.path = /orders/%2e%2e/x",
+        "http.path = /orders/%2F",
+        "http.path = /%6Frders",
+        "http.path = /caf%c3%a9",
+        "http.path = /café",
+        "http.path = /a b",
+        "http.path = /a\tb",
+        "http.path = /a\\b",
+        "http.path = /a?x=1",
+        "http.path = /a#x",
+        "http.path = /**/a",
+        "http.path = /a*",
+        "http.path = /a/***",
+        "http.path = /orders/**||/health",
+        "http.path = /orders/**|",
+        "http.path = L29yZGVycy8qKg==",
+        "http.path = /a%ff",
+        "http.host = API.example.com",
+        "http.host = api.example.com.",
+        "http.host = .example.com",
+        "http.host = *.example.com",
+        "http.host = -api.example.com",
+        "http.host = api-.example.com",
+        "http.host = api_x.example.com",
+        "http.host = api.example.com:",
+        "http.host = api.example.com:0",
+        "http.host = api.example.com:080",
+        "http.host = api.example.com:65536",
+        "http.host = api.example.com:https",
+        "http.host = user@api.example.com",
+        "http.host = [::1",
+        "http.host = [0:0::1]",
+        "http.host = [2001:DB8::1]",
+        "http.host = ::1",
+        "http.host = bücher.example",
+        "http.host = \u212aey.example",
+        "http.host = " + "a" * 64 + ".example",
+        "http.host = api.example.com||x.example",
+        "http.host = api.example.com /x",
     ],
 )
 def test_invalid_text_is_unknown(text: str) -> None:
@@ -249,6 +337,33 @@ def test_invalid_text_is_unknown(text: str) -> None:
         ({"type": "namespace", "namespace": ""}, "namespace"),
         ({"type": "app"}, "app"),
         ({"type": "data.readonly", "whitelist": []}, "whitelist"),
+        ({"type": "http.method"}, "methods"),
+        ({"type": "http.method", "methods": []}, "methods"),
+        ({"type": "http.method", "methods": "GET"}, "methods"),
+        ({"type": "http.method", "methods": ["get"]}, "methods"),
+        ({"type": "http.method", "methods": ["GET", "post"]}, "methods"),
+        ({"type": "http.method", "methods": ["GET|HEAD"]}, "methods"),
+        ({"type": "http.method", "methods": [""]}, "methods"),
+        ({"type": "http.method", "methods": [1]}, "methods"),
+        ({"type": "http.method", "method": ["GET"]}, "method"),
+        ({"type": "http.path", "patterns": []}, "patterns"),
+        ({"type": "http.path", "patterns": "/orders/**"}, "patterns"),
+        ({"type": "http.path", "patterns": ["orders"]}, "patterns"),
+        ({"type": "http.path", "patterns": ["/a/../b"]}, "patterns"),
+        ({"type": "http.path", "patterns": ["/a//b"]}, "patterns"),
+        ({"type": "http.path", "patterns": ["/a%2Fb"]}, "patterns"),
+        ({"type": "http.path", "patterns": ["/**/a"]}, "patterns"),
+        ({"type": "http.path", "patterns": ["/a*"]}, "patterns"),
+        ({"type": "http.path", "patterns": ["/a?b=1"]}, "patterns"),
+        ({"type": "http.path", "patterns": [None]}, "patterns"),
+        ({"type": "http.path", "whitelist": ["/a"]}, "whitelist"),
+        ({"type": "http.host", "hosts": []}, "hosts"),
+        ({"type": "http.host", "hosts": ["api.example.com."]}, "hosts"),
+        ({"type": "http.host", "hosts": ["*.example.com"]}, "hosts"),
+        ({"type": "http.host", "hosts": ["api.example.com:99999"]}, "hosts"),
+        ({"type": "http.host", "hosts": ["\u212aey.example"]}, "hosts"),
+        ({"type": "http.host", "hosts": ["http://api.example.com"]}, "hosts"),
+        ({"type": "http.host", "hosts": ["api.example.com", 5]}, "hosts"),
     ],
 )
 def test_bad_json_names_the_key(obj: object, key: str) -> None:
@@ -327,6 +442,21 @@ _matchspec = st.builds(
 )
 
 
+_segment = st.sampled_from(["orders", "a", "*", "%C3%A9", "x%7Cy", "42", "v1.2", "~u", "a;p=1"])
+_patterns = st.builds(
+    lambda segs, tail: "/" + "/".join(segs + tail),
+    st.lists(_segment, max_size=4),
+    st.sampled_from([[], ["**"], [""]]),
+).filter(lambda p: p != "//" and not p.endswith("//"))
+_hosts = st.builds(
+    lambda name, port: name + port,
+    st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\.[a-z0-9]{1,8}){0,3}", fullmatch=True)
+    | _ipv4
+    | _ipv6.map(lambda a: f"[{a}]"),
+    st.sampled_from(["", ":1", ":443", ":8080", ":65535"]),
+)
+
+
 def _tuples(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[str, ...]]:
     return st.lists(strategy, min_size=1, max_size=4).map(tuple)
 
@@ -365,6 +495,12 @@ caveats: st.SearchStrategy[AnyCaveat] = st.one_of(
     st.builds(DataObjectIdCaveat, _tuples(st.from_regex(r"[A-Za-z0-9]{1,40}", fullmatch=True))),
     st.builds(NamespaceCaveat, _ids),
     st.builds(AppCaveat, _ids),
+    st.builds(
+        HttpMethodCaveat,
+        _tuples(st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "X-CUSTOM_1"])),
+    ),
+    st.builds(HttpPathCaveat, _tuples(_patterns)),
+    st.builds(HttpHostCaveat, _tuples(_hosts)),
 )
 
 
@@ -447,6 +583,9 @@ json_caveats = st.fixed_dictionaries(
         "interface": json_values,
         "namespace": json_values,
         "app": json_values,
+        "methods": json_values | st.just(["GET"]),
+        "patterns": json_values | st.just(["/a/**"]),
+        "hosts": json_values | st.just(["a.example"]),
     },
 )
 
@@ -460,3 +599,283 @@ def test_random_json_only_raises_malformed_caveat(obj: object) -> None:
         assert e.key is not None
     else:
         assert parse_text(to_text(c)) == c
+
+
+# ---------------------------------------------------------------- the registry
+
+
+def test_every_table_is_built_from_the_registry() -> None:
+    types = caveat_types()
+    assert types == CAVEAT_TYPES
+    assert len({cls.type_name for cls in types}) == len(types)
+    assert set(caveats_module._REGISTRY) == {cls.type_name for cls in types}
+    assert set(caveats_module._TEXT_PARSERS) == {
+        (cls.type_name, op) for cls in types for op in cls.text_ops
+    }
+    assert set(caveats_module._BARE_PARSERS) == {cls.type_name for cls in types if not cls.text_ops}
+    assert set(DEFAULT_CHECKERS) == set(types)
+    for cls in types:
+        assert DEFAULT_CHECKERS[cls] is cls.check
+        assert caveats_module._JSON_KEYS[cls.type_name] == cls.json_keys | {"type"}
+
+
+def test_register_refuses_duplicates_and_unfinished_classes() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register(TimeCaveat)
+
+    @dataclass(frozen=True, slots=True)
+    class Unfinished(Caveat):
+        type_name: ClassVar[str] = "unfinished"
+
+        def write_text(self) -> str:
+            return "unfinished"
+
+    with pytest.raises(
+        TypeError, match="does not implement read_text, read_json, write_json, check"
+    ):
+        register(Unfinished)
+    assert "unfinished" not in caveats_module._REGISTRY
+
+
+@dataclass(frozen=True, slots=True)
+class _ColourCaveat(Caveat):
+    """A made-up kind, to show that one class is all a new kind takes."""
+
+    type_name: ClassVar[str] = "test.colour"
+    text_ops: ClassVar[tuple[str, ...]] = ("=", "!=")
+    json_keys: ClassVar[frozenset[str]] = frozenset({"colour", "negate"})
+    colour: str
+    negate: bool = False
+
+    @classmethod
+    def read_text(cls, op: str, value: str) -> Self:
+        if value not in ("red", "blue"):
+            raise ValueError("bad colour")
+        return cls(value, op == "!=")
+
+    def write_text(self) -> str:
+        return f"test.colour {'!=' if self.negate else '='} {self.colour}"
+
+    @classmethod
+    def read_json(cls, obj: Mapping[str, object]) -> Self:
+        colour = obj.get("colour")
+        if colour not in ("red", "blue"):
+            raise MalformedCaveat("bad colour", "colour")
+        return cls(str(colour), obj.get("negate") is True)
+
+    def write_json(self) -> dict[str, object]:
+        return {"type": "test.colour", "colour": self.colour, "negate": self.negate}
+
+    def check(self, ctx: Context) -> bool:
+        return (ctx.interface == self.colour) != self.negate
+
+
+def test_a_new_kind_is_one_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    # On copies of the registry's tables, so that other tests see the real one.
+    for table in ("_REGISTRY", "_TEXT_PARSERS", "_BARE_PARSERS", "_JSON_KEYS"):
+        monkeypatch.setattr(caveats_module, table, dict(getattr(caveats_module, table)))
+    register(_ColourCaveat)
+    c = parse_text("test.colour != red")
+    assert c == _ColourCaveat("red", True)
+    assert to_text(c) == "test.colour != red"
+    assert from_json({"type": "test.colour", "colour": "red", "negate": True}) == c
+    assert to_json(c) == {"type": "test.colour", "colour": "red", "negate": True}
+    with pytest.raises(MalformedCaveat) as err:
+        from_json({"type": "test.colour", "colour": "red", "shade": 1})
+    assert err.value.key == "shade"
+    with pytest.raises(CaveatUnknown):
+        parse_text("test.colour = green")
+    m = mint(b"k" * 32, "id", caveats=["test.colour = blue"])
+    Verifier().verify(m, b"k" * 32, Context(now=0, interface="blue"))
+    with pytest.raises(CaveatUnverified):
+        Verifier().verify(m, b"k" * 32, Context(now=0, interface="red"))
+
+
+# ---------------------------------------------------------------- HTTP request caveats
+
+
+def test_http_json_forms_are_normalised() -> None:
+    path = from_json({"type": "http.path", "patterns": ["/café/**", "/%6Frders/*", "/a|b"]})
+    assert path == HttpPathCaveat(("/caf%C3%A9/**", "/orders/*", "/a%7Cb"))
+    assert to_text(path) == "http.path = /caf%C3%A9/**|/orders/*|/a%7Cb"
+    host = from_json({"type": "http.host", "hosts": ["API.Example.COM:8443", "[2001:DB8::1]"]})
+    assert host == HttpHostCaveat(("api.example.com:8443", "[2001:db8::1]"))
+    # The constructors take the canonical form only.
+    for bad in (
+        lambda: HttpPathCaveat(("/café",)),
+        lambda: HttpHostCaveat(("API.example.com",)),
+        lambda: HttpMethodCaveat(("get",)),
+    ):
+        with pytest.raises(MalformedCaveat):
+            bad()
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["http.method = ", "http.path = ", "http.host = "]),
+    st.text(alphabet="GETHADgh/*.%2eEfF:[]|; \t\\ü\u212a0123456789-", max_size=24),
+)
+def test_http_texts_parse_only_in_canonical_form(prefix: str, value: str) -> None:
+    text = prefix + value
+    try:
+        c = parse_text(text)
+    except CaveatUnknown as e:
+        assert e.caveat == text
+    else:
+        assert to_text(c) == text
+
+
+def _corruptions() -> list[str]:
+    """Non-canonical or invalid variants of valid caveat texts (each is rejected by construction)."""
+    valid = [
+        "http.method = GET|HEAD",
+        "http.path = /orders/**|/health",
+        "http.host = api.example.com|api.example.com:8443",
+        "time < 1700000000",
+        "namespace = shop",
+    ]
+
+    def value_at(t: str, at: int, piece: str) -> str:
+        key, op, value = t.split(" ", 2)
+        return f"{key} {op} {value[:at]}{piece}{value[at:]}"
+
+    def first_space(t: str, by: str) -> str:
+        return t.replace(" ", by, 1)
+
+    def op_doubled(t: str) -> str:
+        key, op, value = t.split(" ", 2)
+        return f"{key} {op}{op} {value}"
+
+    mutations: list[Callable[[str], str]] = [
+        lambda t: first_space(t, ""),
+        lambda t: first_space(t, "\t"),
+        lambda t: first_space(t, "  "),
+        op_doubled,
+        lambda t: t + " ",
+        lambda t: " " + t,
+        lambda t: t + "|",
+        lambda t: value_at(t, 0, "|"),
+        lambda t: value_at(t, 2, "||"),
+        lambda t: t + "\x00",
+        lambda t: value_at(t, 1, "\n"),
+        lambda t: t.split(" ")[0].upper() + " " + t.split(" ", 1)[1],
+        lambda t: "x" + t,
+        lambda t: t.split(" ")[0] + " " + t.split(" ")[1] + " ",
+        lambda t: t.split(" ")[0],
+        lambda t: t.replace("e", "\u0435"),  # Cyrillic ie
+        lambda t: (
+            t.replace("GET", "get")
+            .replace("/orders", "/orders/../x")
+            .replace("api.", "API.")
+            .replace("1700", "-1700")
+            .replace("shop", "sh op")
+        ),
+        lambda t: (
+            t.replace("GET", "G\u0130T")
+            .replace("/orders", "/orders//x")
+            .replace("api.", "api..")
+            .replace("1700", "1_700")
+            .replace("shop", "sh/op")
+        ),
+        lambda t: (
+            t.replace("GET", "GET,")
+            .replace("/orders", "/%6Frders")
+            .replace("example", "exa mple")
+            .replace("1700", "\u0661700")
+            .replace("shop", "shop|x")
+        ),
+        lambda t: (
+            t.replace("HEAD", "he\u0430d")
+            .replace("/health", "/health?x")
+            .replace("com|", "com.|")
+            .replace("1700", "17 00")
+            .replace("shop", "sh\u00f6p")
+        ),
+    ]
+    out = [m(t) for t in valid for m in mutations]
+    assert len(set(out)) == 100 and not set(out) & set(valid)
+    return out
+
+
+@pytest.mark.parametrize("text", _corruptions())
+def test_corrupted_caveat_texts_are_rejected(text: str) -> None:
+    with pytest.raises(CaveatUnknown):
+        parse_text(text)
+    # A token carrying it is refused, whatever the request.
+    m = mint(b"k" * 32, "id", caveats=[text])
+    ctx = Context(
+        now=0,
+        method="GET",
+        path="/orders/1",
+        host="api.example.com",
+        namespace="shop",
+        defer_data_caveats=True,
+    )
+    with pytest.raises(CaveatUnknown):
+        Verifier().verify(m, b"k" * 32, ctx)
+
+
+# ---------------------------------------------------------------- the README says the same
+
+_README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def _readme_rows() -> list[list[str]]:
+    """Cells of the tables in the README's section on HTTP request caveats."""
+    section = _README.split("\n## HTTP request caveats\n", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
+            rows.append([c.strip().strip("`").replace("\\|", "|") for c in cells])
+    return rows
+
+
+def test_readme_forms_are_what_the_code_writes() -> None:
+    forms = [r for r in _readme_rows() if r[0].startswith("{")]
+    assert {json.loads(r[0])["type"] for r in forms} == {"http.method", "http.path", "http.host"}
+    for obj, text, _ in forms:
+        c = from_json(json.loads(obj))
+        assert to_text(c) == text
+        assert to_json(parse_text(text)) == json.loads(obj)
+
+
+def test_readme_matching_examples_hold() -> None:
+    examples = [r for r in _readme_rows() if r[0].startswith("/")]
+    assert len(examples) >= 10
+    for pattern, target, result in examples:
+        c = from_json({"type": "http.path", "patterns": [pattern]})
+        assert c.check(Context(now=0, path=target)) is result.startswith("yes"), (pattern, target)
+        refused = httppath.request_segments(target) is None
+        assert refused is result.endswith("(refused)"), (pattern, target)
+
+
+_HOST_TRICKS = {
+    "k": ["k", "K", "\u212a"],
+    "i": ["i", "I", "\u0130", "\u0131"],
+    ".": [".", "\uff0e"],
+}
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["kiki.example", "kiki.example:8080", "api.kiki.example"]).flatmap(
+        lambda h: st.tuples(*[st.sampled_from(_HOST_TRICKS.get(ch, [ch, ch.upper()])) for ch in h])
+    ),
+    st.sampled_from(["", ".", ":8080", ":443", " "]),
+)
+def test_http_host_accepts_only_ascii_case_variants(chars: tuple[str, ...], tail: str) -> None:
+    host = "".join(chars) + tail
+    c = HttpHostCaveat(("kiki.example", "kiki.example:8080"))
+    try:
+        expected = host.encode("ascii").lower() in (b"kiki.example", b"kiki.example:8080")
+    except UnicodeEncodeError:
+        expected = False
+    assert c.check(Context(now=0, host=host)) is expected
+
+
+@SETTINGS
+@given(st.sampled_from(["GET", "get", "Get", "GET ", "HEAD", "POST", "G\u0130T", "", "GETX"]))
+def test_http_method_is_exact(method: str) -> None:
+    c = HttpMethodCaveat(("GET", "HEAD"))
+    assert c.check(Context(now=0, method=method)) is (method in ("GET", "HEAD"))

@@ -4,7 +4,14 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from service.tokens.caveats import AnyCaveat, AppCaveat, NamespaceCaveat, TimeCaveat, to_text
+from service.tokens.caveats import (
+    AnyCaveat,
+    AppCaveat,
+    NamespaceCaveat,
+    TimeCaveat,
+    caveat_types,
+    to_text,
+)
 from service.tokens.errors import (
     CaveatError,
     CaveatUnknown,
@@ -13,7 +20,7 @@ from service.tokens.errors import (
     TokenExpired,
 )
 from service.tokens.macaroon import Caveat, Macaroon, mint
-from service.tokens.verifier import Context, Verified, Verifier
+from service.tokens.verifier import DEFAULT_CHECKERS, Context, Verified, Verifier
 
 SETTINGS = settings(
     max_examples=100,
@@ -101,6 +108,51 @@ CASES: list[tuple[str, dict[str, object], list[dict[str, object]]]] = [
     ("data.objectid = 00AB", {"defer_data_caveats": True}, [{}]),
     ("namespace = shop", {"namespace": "shop"}, [{}, {"namespace": "other"}]),
     ("app = checkout", {"app": "checkout"}, [{}, {"app": "cart"}]),
+    (
+        "http.method = GET|HEAD",
+        {"method": "HEAD"},
+        [{}, {"method": "POST"}, {"method": "get"}, {"method": "OPTIONS"}, {"method": "GET "}],
+    ),
+    (
+        "http.path = /orders/**|/health",
+        {"path": "/orders/42/items?from=/admin"},
+        [
+            {},
+            {"path": ""},
+            {"path": "/admin"},
+            {"path": "/health/x"},
+            {"path": "/orders/../admin"},
+            {"path": "/orders/%2e%2e/admin"},
+            {"path": "/orders%2F..%2Fadmin"},
+            {"path": "/orders/..;/admin"},
+            {"path": "/orders\\..\\admin"},
+            {"path": "//orders/1"},
+            {"path": "/orders//1"},
+            {"path": "/orders/%ff"},
+            {"path": "/orders/%00"},
+            {"path": "/Orders/1"},
+            {"path": "http://evil/orders/1"},
+        ],
+    ),
+    ("http.path = /orders/**", {"path": "/orders"}, [{"path": "/ordersX"}]),
+    ("http.path = /orders/*", {"path": "/%6Frders/%2A"}, [{"path": "/orders/"}]),
+    ("http.path = /caf%C3%A9", {"path": "/café"}, [{"path": "/cafe"}, {"path": "/CAF%C3%A9"}]),
+    (
+        "http.host = api.example.com|api.example.com:8443",
+        {"host": "API.Example.com:8443"},
+        [
+            {},
+            {"host": ""},
+            {"host": "api.example.com:443"},
+            {"host": "api.example.com."},
+            {"host": "evil.example.com"},
+            {"host": "api.example.com.evil.example"},
+            {"host": "api.example.com:8444"},
+            {"host": "api.example.com, api.example.com"},
+        ],
+    ),
+    ("http.host = key.example", {"host": "KEY.example"}, [{"host": "\u212aey.example"}]),
+    ("http.host = [2001:db8::1]:443", {"host": "[2001:DB8::1]:443"}, [{"host": "[2001:db8::1]"}]),
 ]
 
 
@@ -226,3 +278,30 @@ def test_time_property(valid_until: int, now: int) -> None:
     else:
         with pytest.raises(TokenExpired):
             Verifier().verify(m, ROOT, Context(now=now))
+
+
+def test_the_check_table_is_the_registry() -> None:
+    table = Verifier()._checkers
+    assert set(table) == set(caveat_types()) == set(DEFAULT_CHECKERS)
+    assert all(table[cls] is cls.check for cls in caveat_types())
+
+
+def test_request_caveats_together() -> None:
+    caveats = [
+        "http.method = GET",
+        "http.path = /orders/**",
+        "http.host = shop.example",
+        "data.readonly",
+        "time < 1700000100",
+    ]
+    m = mint(ROOT, "id", caveats=caveats)
+    ok = dataclasses.replace(BASE, method="GET", path="/orders/7", host="shop.example")
+    assert len(Verifier().verify(m, ROOT, ok).caveats) == 5
+    for change, refusing in [
+        ({"method": "DELETE"}, "http.method = GET"),
+        ({"path": "/orders/7/../../admin"}, "http.path = /orders/**"),
+        ({"host": "admin.example"}, "http.host = shop.example"),
+    ]:
+        with pytest.raises(CaveatUnverified) as err:
+            Verifier().verify(m, ROOT, dataclasses.replace(ok, **change))  # type: ignore[arg-type]
+        assert err.value.caveat == refusing
