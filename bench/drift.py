@@ -30,21 +30,25 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pins(lines: list[str]) -> dict[str, str]:
-    """Package -> version from lock or `pip freeze` lines."""
+def pins(lines: list[str], *, conditional: bool = True) -> dict[str, str]:
+    """Package -> version from lock or `pip freeze` lines (without those under a marker)."""
     found: dict[str, str] = {}
     for line in lines:
         m = _PIN.match(line.strip())
-        if m:
+        if m and (conditional or ";" not in line):
             found[_canonical(m.group(1))] = m.group(2)
     return found
 
 
-def compare(locked: dict[str, str], fresh: dict[str, str]) -> list[str]:
-    """One line per package that differs between the lock and the fresh install."""
+def compare(locked: dict[str, str], fresh: dict[str, str], optional: set[str]) -> list[str]:
+    """One line per package that differs between the lock and the fresh install.
+
+    `optional` are locked only under a marker (another Python or platform): their
+    absence here is no drift.
+    """
     out = []
     for name in sorted(set(locked) | set(fresh)):
-        if name == "token-service":
+        if name == "token-service" or (name in optional and name not in fresh):
             continue
         old, new = locked.get(name), fresh.get(name)
         if old != new:
@@ -70,7 +74,10 @@ def main() -> int:
         freeze = subprocess.run(
             [python, "-m", "pip", "freeze"], check=True, env=env, capture_output=True, text=True
         ).stdout.splitlines()
-        changed = compare(pins(LOCK.read_text().splitlines()), pins(freeze))
+        lock = LOCK.read_text().splitlines()
+        locked = pins(lock)
+        optional = set(locked) - set(pins(lock, conditional=False))
+        changed = compare(locked, pins(freeze), optional)
         print("drift: newest allowed by pyproject.toml against requirements-test.lock")
         print("\n".join(changed) if changed else "  (none: the lock is the newest allowed)")
         sys.stdout.flush()
