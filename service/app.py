@@ -126,7 +126,12 @@ def create_app(
     serving.hide_server_software()
     trusted = TrustedProxies(settings.auth_check.trusted_proxies)
     shutting_down = [False]
-    edge = Edge(DeprecationTable(settings.deprecations), trusted, shutting_down)
+    edge = Edge(
+        DeprecationTable(settings.deprecations),
+        TrustedProxies(settings.server.trusted_proxies),
+        trusted,
+        shutting_down,
+    )
     app = web.Application(
         client_max_size=settings.server.client_max_size,
         handler_args=serving.handler_args(settings.server),

@@ -35,10 +35,9 @@ class RequestState:
     """
 
     request_id: str
-    # The direct peer is a trusted proxy whose forwarding headers are believed.
+    # The direct peer is a trusted proxy whose forwarding headers are believed
+    # (server.trusted_proxies on the API routes, auth_check's on /auth/check).
     trusted_proxy: bool = False
-    # ... but they were malformed (/auth/check refuses such a request itself).
-    forwarding_invalid: bool = False
     principal: Principal | None = None
     subject: str | None = None
 

@@ -215,6 +215,8 @@ class Authority:
             parse=functools.lru_cache(maxsize=4096)(caveats.parse_text)
         )
         self.domain = settings.onezone.domain
+        # Read before the kind is known: the larger of the two kinds' limits.
+        self._max_token_size = max(settings.onezone.max_token_size, encoding.F5_MAX_LENGTH)
         # Tokens are presented again and again: the parse of a token whose
         # signature was good is remembered (bounded LRU; a token enters only
         # once verified). Caveats are checked every time, except for a token
@@ -349,16 +351,44 @@ class Authority:
             self._check_child_size(token)
         return Minted(token, tid, rate)
 
+    def parse(self, token: str) -> tuple[Macaroon, OnezoneIdentifier | F5Identifier]:
+        """Parse a token of either kind in any encoding (no verification); MalformedToken if
+        it is not one of ours.
+
+        The kind comes from the identifier, never from how the text looks: V1
+        or V2, standard or URL-safe base64, padded or not, Onedata-escaped or
+        not. The location, which the signature does not cover, must be the
+        one configured for that kind. Only tokens that pass are remembered,
+        so a token found in the cache has passed both.
+        """
+        cached = self._parsed.get(token)
+        if cached is not None:
+            return cached
+        m = encoding.deserialize_onezone(token, self._max_token_size)
+        ident = parse_identifier(m.identifier)
+        if isinstance(ident, OnezoneIdentifier):
+            limit = self.settings.onezone.max_token_size
+            if len(token) > limit:
+                raise TokenTooLarge(limit)
+            location = self.domain
+        else:
+            location = F5_LOCATION
+        if m.location != location:
+            raise MalformedToken("token issued for another location")
+        self._remember(token, m, ident)
+        return m, ident
+
     def parse_onezone(self, token: str) -> tuple[Macaroon, OnezoneIdentifier]:
         """Parse a serialized Onezone token and its identifier (no verification)."""
         cached = self._parsed.get(token)
-        if cached is not None and isinstance(cached[1], OnezoneIdentifier):
-            return cached[0], cached[1]
-        m = encoding.deserialize_onezone(token, self.settings.onezone.max_token_size)
-        ident = parse_identifier(m.identifier)
+        if cached is None:
+            limit = self.settings.onezone.max_token_size
+            if len(token) > limit:
+                raise TokenTooLarge(limit)
+            cached = self.parse(token)
+        m, ident = cached
         if not isinstance(ident, OnezoneIdentifier):
             raise MalformedToken("not an Onezone token")
-        self._remember(token, m, ident)
         return m, ident
 
     def _remember(self, token: str, m: Macaroon, ident: OnezoneIdentifier | F5Identifier) -> None:
@@ -497,14 +527,9 @@ class Authority:
 
     def parse_f5(self, token: str) -> tuple[Macaroon, F5Identifier]:
         """Parse a serialized F5 AuthToken and its identifier (no verification)."""
-        cached = self._parsed.get(token)
-        if cached is not None and isinstance(cached[1], F5Identifier):
-            return cached[0], cached[1]
-        m = encoding.deserialize_f5(token)
-        ident = parse_identifier(m.identifier)
+        m, ident = self.parse(token)
         if not isinstance(ident, F5Identifier):
             raise MalformedToken("not an F5 token")
-        self._remember(token, m, ident)
         return m, ident
 
     def verify_f5_signature(self, m: Macaroon, ident: F5Identifier, ctx: Context) -> Verified:
@@ -531,10 +556,12 @@ class Authority:
         return F5Verification(ident, verified)
 
     async def verify_any(self, token: str, ctx: Context) -> OnezoneVerification | F5Verification:
-        """Verify a token of either kind (access tokens only for Onezone)."""
-        if _looks_f5(token):
-            return await self.verify_f5(token, ctx)
-        return await self.verify_onezone(token, ctx, kind="access")
+        """Verify a token of either kind, told apart by its identifier (access tokens only
+        for Onezone)."""
+        m, ident = self.parse(token)
+        if isinstance(ident, F5Identifier):
+            return await self._f5_record(ident, self.verify_f5_signature(m, ident, ctx))
+        return await self.verify_onezone_parsed(m, ident, ctx, kind="access")
 
     # Without a context ----------------------------------------------------
 
@@ -558,8 +585,11 @@ class Authority:
         store's part is left. None for any other token, which the caller then
         verifies with a context (`verify_any`, `verify_onezone*`, `verify_f5`),
         which also gives the reason of a refusal. Onezone tokens must be access
-        tokens; F5 tokens are taken only when `f5` is true. No location is
-        required of the token.
+        tokens; F5 tokens are taken only when `f5` is true. The kind is the
+        identifier's, and the location was checked by `parse`, the only way
+        into the cache read here. Nothing of the request is looked at, so a
+        caller refuses a request on its own grounds (malformed forwarding
+        headers) before calling this.
         """
         cached = self._parsed.get(token)
         if cached is None:
@@ -572,17 +602,12 @@ class Authority:
         if verified is None:
             return None
         if isinstance(ident, F5Identifier):
-            if not f5 or known.purpose != F5_PURPOSE or not _looks_f5(token):
+            if not f5 or known.purpose != F5_PURPOSE:
                 return None
             return await self._f5_record(ident, verified)
-        if known.purpose != ONEZONE_PURPOSE or ident.kind != "access" or _looks_f5(token):
+        if known.purpose != ONEZONE_PURPOSE or ident.kind != "access":
             return None
         return await self._onezone_record(ident, verified)
-
-
-def _looks_f5(token: str) -> bool:
-    """Whether a token is taken for an F5 AuthToken (V2: 0x02, "Ag" in base64), not Onezone's V1."""
-    return token[:2] == "Ag" or token[:1] == "\x02"
 
 
 def _raise_for(result: CheckResult) -> None:

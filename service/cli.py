@@ -20,7 +20,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from service import logs
 from service import settings as settings_mod
@@ -397,9 +397,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_token_inspect(args: argparse.Namespace) -> int:
-    from service.tokens import caveats, encoding
-    from service.tokens.errors import CaveatUnknown, TokenError
+    from service.authority import F5_LOCATION
+    from service.tokens import encoding
+    from service.tokens.errors import TokenError
+    from service.tokens.examine import examine
 
+    settings = settings_mod.load(getattr(args, "config", None))
     text = args.token.strip()
     if text == "-":
         text = sys.stdin.read().strip()
@@ -408,20 +411,39 @@ def cmd_token_inspect(args: argparse.Namespace) -> int:
     except TokenError as e:
         print(f"error: not a token: {e.reason}", file=sys.stderr)
         return 1
+    try:
+        # Only this service's tokens, of the configured locations: as examine.
+        examined = examine(m, settings.onezone.domain, F5_LOCATION)
+    except TokenError as e:
+        location = m.location.encode("unicode_escape").decode("ascii")
+        print(
+            f"error: not a token of this service: {e.reason} (location {location!r})",
+            file=sys.stderr,
+        )
+        return 1
+    subject = cast(dict[str, str], examined["subject"])
+    described = cast(list[dict[str, object]], examined["caveats"])
+    kind = "access" if examined["type"] == {"accessToken": {}} else "identity"
     print(f"format: {fmt}")
     print(f"location: {m.location}")
-    print(f"identifier: {m.identifier.decode('utf-8', 'backslashreplace')}")
-    for c in m.caveats:
-        cid = c.cid.decode("utf-8", "backslashreplace")
-        if c.vid is None:
-            print(f"caveat: {cid}")
-            # Each kind's JSON form, as examine shows it; the text is what is signed.
-            try:
-                print(f"  json: {json.dumps(caveats.to_json(caveats.parse_text(cid)))}")
-            except CaveatUnknown as e:
-                print(f"  not understood ({e.reason}): the token is refused")
+    print(f"identifier: {m.identifier.decode('ascii')}")
+    if "namespace" in examined:
+        print("kind: f5")
+        print(f"namespace: {examined['namespace']}")
+        print(f"app: {examined['app']}")
+    else:
+        print(f"kind: onezone {examined['persistence']} {kind} token")
+    if "generation" in examined:
+        print(f"generation: {examined['generation']}")
+    print(f"id: {examined['id']}")
+    print(f"subject: usr-{subject['id']}")
+    for c, form in zip(m.caveats, described, strict=True):
+        print(f"caveat: {c.cid.decode('utf-8', 'backslashreplace')}")
+        # Each kind's JSON form, as examine shows it; the text is what is signed.
+        if form.get("type") == "unknown":
+            print("  not understood (unknown caveat): the token is refused")
         else:
-            print(f"third-party caveat: {cid} (location {c.location})")
+            print(f"  json: {json.dumps(form)}")
     print(f"signature: {m.signature.hex()}")
     return 0
 
@@ -477,7 +499,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="tokens, offline")
     token_sub = token.add_subparsers(dest="token_action", required=True)
-    inspect = token_sub.add_parser("inspect", help="print a V1, V2 or Onezone token's parts")
+    inspect = token_sub.add_parser(
+        "inspect",
+        help="print the parts of one of this service's tokens, in any encoding (offline)",
+    )
     inspect.add_argument("token", help="the token, or - to read it from standard input")
     token.set_defaults(func=cmd_token_inspect)
     return parser

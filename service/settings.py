@@ -45,6 +45,8 @@ class ServerSettings:
     log_level: str = "info"
     keepalive_timeout: float = 5.0
     body_timeout: float = 5.0
+    # Networks whose X-Forwarded-* headers the API routes believe (not /auth/check).
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ class BasicAuthSettings:
 
 @dataclass(frozen=True, slots=True)
 class CacheSettings:
-    size: int = 0
+    size: int = 10_000
     max_staleness: float = 1.0
 
 
@@ -470,11 +472,15 @@ def validate(s: Settings) -> None:
     )
     check(s.onezone.max_token_size >= 256, "onezone.max_token_size", "must be at least 256")
     check(s.f5.token_ttl > 0, "f5.token_ttl", "must be positive")
-    for net in s.auth_check.trusted_proxies:
-        try:
-            ipaddress.ip_network(net, strict=False)
-        except ValueError as e:
-            raise SettingsError(f"auth_check.trusted_proxies: not a network: {net!r}") from e
+    for key, networks in (
+        ("server.trusted_proxies", s.server.trusted_proxies),
+        ("auth_check.trusted_proxies", s.auth_check.trusted_proxies),
+    ):
+        for net in networks:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as e:
+                raise SettingsError(f"{key}: not a network: {net!r}") from e
     check(s.cache.size >= 0, "cache.size", "must not be negative")
     check(s.cache.max_staleness > 0, "cache.max_staleness", "must be positive")
     n, r, p = s.scrypt.n, s.scrypt.r, s.scrypt.p

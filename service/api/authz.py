@@ -1,12 +1,15 @@
 """`/auth/check`: the sidecar's authorization check for Envoy ext_authz, nginx auth_request and Traefik ForwardAuth.
 
 The token comes from `X-Auth-Token`, `Authorization: Bearer|APIToken` or the
-configured `f5.token_header`; either kind is verified in full (signature,
-caveats, record and revocation). The request being authorised is described by
-`X-Forwarded-Method/-Uri/-For` (Traefik), `X-Original-Method/-URI/-URL` and
-`X-Real-IP` (nginx), believed only from a trusted proxy; otherwise, and for
-Envoy, it is this request itself, whose path after `/auth/check` is the
-original path.
+configured `f5.token_header`; either kind, in any encoding, is recognised by
+its identifier and verified in full (location, signature, caveats, record and
+revocation). The request being authorised (method, target, host, peer) is
+described by one form of forwarding headers, believed only from
+`auth_check.trusted_proxies`: nginx's (`X-Original-Method`,
+`X-Original-URI`/`-URL`, `X-Real-IP`, and `Host`) first, else Traefik's
+(`X-Forwarded-Method/-Uri/-Host/-For`), else the check request itself
+(Envoy: its method and Host, and its path after `/auth/check`). Two forms,
+or a repeated header, in one request are refused with 403 (see `describe`).
 
 200 carries `X-Auth-Subject: usr-<user id>` (Onedata's subject form, the one
 `consumer` caveats use) and, for F5 tokens, `X-Auth-Namespace` and
@@ -18,24 +21,24 @@ client's. 401 means no usable token, 403 a caveat that refuses this request,
 from __future__ import annotations
 
 import functools
+import ipaddress
+import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_apispec import docs
 
-from service.appkeys import AUTHORITY, SETTINGS, STATE
+from service.appkeys import AUTHORITY, SETTINGS, STATE, TRUSTED_PROXIES
 from service.authority import F5Verification
 from service.errors import StoreTimeout, StoreUnavailable, TokenRejected, TokenRevoked
 from service.metrics import TALLY, VERIFICATIONS
 from service.tokens.errors import CaveatUnknown, CaveatUnverified, TokenError, TokenExpired
 from service.web.auth import token_from_headers
+from service.web.forwarded import TrustedProxies
 
 from . import docs as docs_mod
-
-if TYPE_CHECKING:
-    from multidict import CIMultiDictProxy
 
 PATH = "/auth/check"
 # Bound once: this is the hot path of a sidecar.
@@ -61,13 +64,20 @@ _ALLOWED_HEADERS = {
 }
 _CHALLENGE_HEADER = {"WWW-Authenticate": docs_mod.header("`Bearer realm=...`")}
 _FORWARDED = (
-    ("X-Forwarded-Method", "Traefik: the original method"),
-    ("X-Forwarded-Uri", "Traefik: the original URI"),
-    ("X-Forwarded-For", "The client chain; its last untrusted hop is the peer"),
-    ("X-Original-Method", "nginx: the original method"),
-    ("X-Original-URI", "nginx: the original URI"),
-    ("X-Original-URL", "nginx: the original URL"),
+    ("X-Original-Method", "nginx: the original method (first in precedence)"),
+    ("X-Original-URI", "nginx: the original request target (path and query)"),
+    (
+        "X-Original-URL",
+        "nginx: the original URL; its target must equal X-Original-URI's and its host Host",
+    ),
     ("X-Real-IP", "nginx: the client address"),
+    ("X-Forwarded-Method", "Traefik: the original method (only without nginx's headers)"),
+    ("X-Forwarded-Uri", "Traefik: the original request target"),
+    ("X-Forwarded-Host", "Traefik: the original host (otherwise the Host header)"),
+    (
+        "X-Forwarded-For",
+        "Traefik: the client chain; its last hop outside the trusted proxies is the peer",
+    ),
 )
 _PARAMETERS = [
     {"in": "header", "name": name, "type": "string", "required": False, "description": text}
@@ -92,7 +102,8 @@ def _refusal(err: Exception) -> web.Response:
     if isinstance(err, CaveatUnverified) and not isinstance(err, TokenExpired):
         return _deny(403, _one_line(f"caveat not satisfied: {err.caveat}"))
     if isinstance(err, CaveatUnknown):
-        return _deny(401, _one_line(f"unknown caveat: {err.caveat}"), _INVALID)
+        # "unknown caveat", or why a known form is refused (third-party caveats).
+        return _deny(401, _one_line(f"{err.reason}: {err.caveat}"), _INVALID)
     if isinstance(err, TokenRevoked):
         return _deny(401, "token revoked", _INVALID)
     if isinstance(err, TokenError):
@@ -100,42 +111,178 @@ def _refusal(err: Exception) -> web.Response:
     return _deny(401, "token not valid", _INVALID)
 
 
-def _first(headers: CIMultiDictProxy[str], *names: str) -> str | None:
-    """The first of the named headers that is not empty, stripped."""
-    for name in names:
-        value = headers.get(name)
-        if value:
-            return value.strip()
+class _Refused(Exception):
+    """The forwarding headers cannot describe the request: it is refused (403)."""
+
+
+# The headers /auth/check reads, and the slot of each in a description.
+_METHOD_NGINX, _URI_NGINX, _URL_NGINX, _PEER_NGINX = 0, 1, 2, 3
+_METHOD_TRAEFIK, _URI_TRAEFIK, _HOST_TRAEFIK, _PEER_TRAEFIK = 4, 5, 6, 7
+_HOST = 8
+_NAMES = (
+    "X-Original-Method",
+    "X-Original-URI",
+    "X-Original-URL",
+    "X-Real-IP",
+    "X-Forwarded-Method",
+    "X-Forwarded-Uri",
+    "X-Forwarded-Host",
+    "X-Forwarded-For",
+    "Host",
+)
+# Header names as aiohttp keeps them in raw_headers (bytes), lowered.
+_SLOTS = {name.lower().encode("ascii"): slot for slot, name in enumerate(_NAMES)}
+_NGINX_SLOTS = (_METHOD_NGINX, _URI_NGINX, _URL_NGINX, _PEER_NGINX)
+_TRAEFIK_SLOTS = (_METHOD_TRAEFIK, _URI_TRAEFIK, _HOST_TRAEFIK, _PEER_TRAEFIK)
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HOST_NAME = re.compile(r"[A-Za-z0-9._~!$&'()*+;=%:\[\]-]+")
+
+
+def _text(raw: bytes, slot: int) -> str:
+    """A header value as text: visible ASCII and inner spaces only (tabs and bytes
+    beyond ASCII are refused; aiohttp already refuses other control bytes)."""
+    try:
+        value = raw.decode("ascii")
+    except UnicodeDecodeError:
+        if slot not in (_URI_NGINX, _URI_TRAEFIK, _URL_NGINX):
+            raise _Refused("malformed forwarding header: " + _NAMES[slot]) from None
+        # A request target may carry raw bytes (nginx's $request_uri passes
+        # them on): they are percent-encoded, which loses nothing.
+        value = "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in raw)
+    if not value.isprintable():
+        raise _Refused("malformed forwarding header: " + _NAMES[slot])
+    return value
+
+
+def _target(value: str, slot: int) -> str:
+    """A request target in origin form (path and query), as the proxy saw it."""
+    if not value.startswith("/") or " " in value:
+        raise _Refused("malformed forwarding header: " + _NAMES[slot])
+    return value
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host value, without its port, lowered."""
+    if host.startswith("["):
+        return host.partition("]")[0][1:].lower()
+    name, colon, port = host.rpartition(":")
+    return name.lower() if colon and port.isdigit() else host.lower()
+
+
+def _host(value: str, slot: int) -> str:
+    if _HOST_NAME.fullmatch(value) is None:
+        raise _Refused("malformed forwarding header: " + _NAMES[slot])
+    return value
+
+
+def _address(value: str, slot: int) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise _Refused("malformed forwarding header: " + _NAMES[slot]) from None
+
+
+def _url_target(url: str, host: str | None) -> str:
+    """The target of X-Original-URL, whose host must be the request's Host."""
+    try:
+        parts = urlsplit(url)
+        name = parts.hostname
+    except ValueError:
+        raise _Refused("malformed forwarding header: X-Original-URL") from None
+    if parts.scheme not in ("http", "https") or not name or "@" in parts.netloc:
+        raise _Refused("malformed forwarding header: X-Original-URL")
+    if host is None or name != _host_name(host):
+        raise _Refused("conflicting forwarding headers: X-Original-URL and Host")
+    target = parts.path or "/"
+    return target + "?" + parts.query if parts.query else target
+
+
+_TAIL_PREFIX = PATH + "/"
+
+
+def _envoy_target(request: web.Request) -> str | None:
+    """The original request target after /auth/check (Envoy's path_prefix), raw."""
+    raw = request.raw_path
+    if raw.startswith(_TAIL_PREFIX):
+        return raw[len(PATH) :]
     return None
 
 
-def _original(request: web.Request, trusted: bool) -> tuple[str, str | None, str | None]:
-    """Method, path and peer of the request being authorised.
+# (method, target, host, peer) of the request being authorised.
+Described = tuple[str, str | None, str | None, str | None]
 
-    A trusted proxy describes it in its headers (Traefik: X-Forwarded-*, nginx:
-    X-Original-* and X-Real-IP); otherwise it is this request itself, whose
-    path after /auth/check is the original path (Envoy).
+
+def describe(request: web.Request, trusted: TrustedProxies | None) -> Described:
+    """Method, request target, host and peer of the request being authorised.
+
+    `trusted` is the set of proxies when the direct peer is one of them, else
+    None. One precedence, in which nothing a client can add wins over what
+    the proxy sets: nginx's form (X-Original-Method, X-Original-URI or
+    X-Original-URL, X-Real-IP, and the Host it passes), else Traefik's
+    (X-Forwarded-Method, -Uri, -Host, -For), else the request itself (Envoy:
+    its method, its Host, its path after /auth/check, its peer). A request
+    that mixes the two forms, repeats one of these headers, or gives a value
+    that is not what the header holds is refused (`_Refused`, 403): a proxy
+    sets every header of its form, so a second form or copy is a client's.
+    From any other peer the forwarding headers are ignored.
     """
-    tail = request.match_info.get("tail")
-    path = None if tail is None else "/" + tail
-    if not trusted:
-        return request.method, path, request.remote
-    headers = request.headers
-    method = _first(headers, "X-Forwarded-Method", "X-Original-Method") or request.method
-    uri = _first(headers, "X-Forwarded-Uri", "X-Original-URI")
-    if uri is not None:
-        path = uri.partition("?")[0] or "/"
-    else:
-        url = _first(headers, "X-Original-URL")
-        if url is not None:
-            try:
-                path = urlsplit(url).path or "/"
-            except ValueError:
-                path = None
-    # The trusted-proxy middleware has already taken the client out of
-    # X-Forwarded-For; X-Real-IP serves proxies that send only that.
-    peer = None if "X-Forwarded-For" in headers else _first(headers, "X-Real-IP")
-    return method, path, peer or request.remote
+    values: list[bytes | None] = [None] * len(_NAMES)
+    slots = _SLOTS
+    for name, raw in request.raw_headers:
+        slot = slots.get(name.lower())
+        if slot is not None:
+            if values[slot] is not None:
+                raise _Refused("duplicated forwarding header: " + _NAMES[slot])
+            values[slot] = raw
+    raw_host = values[_HOST]
+    host = None if raw_host is None else _host(_text(raw_host, _HOST), _HOST)
+    if trusted is None:
+        return request.method, _envoy_target(request), host, request.remote
+    nginx = [slot for slot in _NGINX_SLOTS if values[slot] is not None]
+    traefik = [slot for slot in _TRAEFIK_SLOTS if values[slot] is not None]
+    if nginx and traefik:
+        raise _Refused(
+            f"conflicting forwarding headers: {_NAMES[nginx[0]]} and {_NAMES[traefik[0]]}"
+        )
+    method = request.method
+    target = None
+    peer = request.remote
+    if nginx:
+        for slot in nginx:
+            value = _text(values[slot] or b"", slot)
+            if slot == _METHOD_NGINX:
+                if _TOKEN.fullmatch(value) is None:
+                    raise _Refused("malformed forwarding header: X-Original-Method")
+                method = value
+            elif slot == _URI_NGINX:
+                target = _target(value, slot)
+            elif slot == _URL_NGINX:
+                from_url = _url_target(value, host)
+                if target is not None and target != from_url:
+                    raise _Refused(
+                        "conflicting forwarding headers: X-Original-URI and X-Original-URL"
+                    )
+                target = from_url
+            else:
+                peer = _address(value, slot)
+    elif traefik:
+        for slot in traefik:
+            value = _text(values[slot] or b"", slot)
+            if slot == _METHOD_TRAEFIK:
+                if _TOKEN.fullmatch(value) is None:
+                    raise _Refused("malformed forwarding header: X-Forwarded-Method")
+                method = value
+            elif slot == _URI_TRAEFIK:
+                target = _target(value, slot)
+            elif slot == _HOST_TRAEFIK:
+                host = _host(value, slot)
+            else:
+                peer = trusted.client_of(value)
+                if peer is None:
+                    raise _Refused("malformed forwarding header: X-Forwarded-For")
+    if target is None:
+        target = _envoy_target(request)
+    return method, target, host, peer
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -160,11 +307,13 @@ def _documented(check: Handler, path_parameters: list[dict[str, Any]]) -> Handle
         summary="Verify the token of a proxied request (Envoy ext_authz, nginx auth_request, Traefik ForwardAuth)",
         description=(
             "Any method. The token comes from X-Auth-Token, `Authorization: Bearer|APIToken` "
-            "or the configured f5.token_header. The request being authorised is described by "
-            "X-Forwarded-Method/-Uri/-For (Traefik) or X-Original-Method/-URI/-URL and "
-            "X-Real-IP (nginx), believed only from auth_check.trusted_proxies; otherwise it is "
-            "this request itself, whose path after /auth/check is the original path (Envoy). "
-            "Bodies are one line of plain text."
+            "or the configured f5.token_header, and may be either kind in any encoding. From "
+            "a peer in auth_check.trusted_proxies the request being authorised is described by "
+            "nginx's headers (X-Original-Method, X-Original-URI or -URL, X-Real-IP, and Host), "
+            "else by Traefik's (X-Forwarded-Method, -Uri, -Host, -For), else it is this request "
+            "itself (Envoy: its method and Host, and its path after /auth/check). Headers of both "
+            "forms, or one of them twice, in one request are refused with 403; from any other "
+            "peer they are ignored. Bodies are one line of plain text."
         ),
         produces=["text/plain", "application/json"],
         security=docs_mod.CHECK_SECURITY,
@@ -174,7 +323,8 @@ def _documented(check: Handler, path_parameters: list[dict[str, Any]]) -> Handle
             **_plain(401, "No token, or an invalid, expired or revoked one", _CHALLENGE_HEADER),
             **_plain(
                 403,
-                "A caveat refuses this request, or a trusted proxy sent malformed forwarding headers",
+                "A caveat refuses this request, or a trusted proxy's forwarding headers are "
+                "malformed, duplicated or of two forms",
             ),
             **_plain(503, "Token store unavailable"),
             **_plain(504, "Token store did not answer in time"),
@@ -188,12 +338,15 @@ def setup_routes(app: web.Application) -> None:
     authority = app[AUTHORITY]
     # Read once: this handler runs for every proxied request.
     extra_header = app[SETTINGS].f5.token_header or None
+    proxies = app[TRUSTED_PROXIES]
 
     async def check(request: web.Request) -> web.Response:
         state = request[STATE]
-        if state.forwarding_invalid:
+        try:
+            method, target, host, peer = describe(request, proxies if state.trusted_proxy else None)
+        except _Refused as refused:
             TALLY.inc(_FORBIDDEN)
-            return _deny(403, "malformed forwarding headers from the proxy")
+            return _deny(403, str(refused))
         token = token_from_headers(request, extra_header)
         if token is None:
             return _deny(401, "no token", _CHALLENGE)
@@ -201,8 +354,9 @@ def setup_routes(app: web.Application) -> None:
             # A token whose caveats depend only on the clock needs nothing of the request.
             verification = await authority.verify_remembered(token, f5=True)
             if verification is None:
-                method, path, peer = _original(request, state.trusted_proxy)
-                ctx = authority.context(peer_ip=peer, method=method, path=path, interface="rest")
+                ctx = authority.context(
+                    peer_ip=peer, method=method, path=target, host=host, interface="rest"
+                )
                 verification = await authority.verify_any(token, ctx)
         except (TokenError, TokenRejected) as err:
             refusal = _refusal(err)

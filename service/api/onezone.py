@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp_apispec import docs, request_schema
 
 from service.appkeys import AUTHORITY, SETTINGS
-from service.authority import Authority, Kind, check_time_range
+from service.authority import F5_LOCATION, Authority, Kind, check_time_range
 from service.errors import (
     BadValue,
     Forbidden,
@@ -33,8 +33,9 @@ from service.errors import (
 from service.metrics import TALLY, TOKENS_MINTED, VERIFICATIONS
 from service.tokens import caveats, encoding
 from service.tokens.caveats import AnyCaveat, AppCaveat, NamespaceCaveat, TimeCaveat
-from service.tokens.errors import CaveatUnknown, MalformedCaveat, TokenError
+from service.tokens.errors import CaveatUnknown, MalformedCaveat, MalformedToken, TokenError
 from service.tokens.examine import examine
+from service.tokens.identifiers import OnezoneIdentifier, parse_identifier
 from service.tokens.macaroon import Macaroon
 from service.web.auth import Principal, authenticate
 from service.web.dialects import onezone_error
@@ -494,12 +495,25 @@ def _deserialize(request: web.Request, token: str) -> Macaroon:
     "Examine a token without verifying it",
     {**d.ok(200, s.OnezoneExaminedTokenSchema), **d.onezone_errors(400, 413)},
     public=True,
+    description=(
+        "Any encoding of an Onezone token of this service (V1 or V2, either base64 alphabet, "
+        "padded or not, Onedata-escaped or not). Refused with badValueToken: an identifier "
+        "that is not this service's (tokenError badToken, nothing is guessed), a location "
+        "other than onezone.domain (badToken), a third-party caveat (tokenCaveatUnknown: "
+        "not supported)."
+    ),
 )
 @request_schema(s.OnezoneTokenRequestSchema, required=True)
 async def examine_token(request: web.Request) -> web.Response:
-    result = examine(_deserialize(request, _body(request)["token"]))
-    # Legacy tokens carry no subject; Onezone's word for none is "nobody".
-    result.setdefault("subject", {"type": "nobody", "id": None})
+    m = _deserialize(request, _body(request)["token"])
+    try:
+        # Onezone tokens of this service only: of the configured domain, with an
+        # identifier of ours (F5 tokens have their own location), no third-party caveat.
+        if not isinstance(parse_identifier(m.identifier), OnezoneIdentifier):
+            raise MalformedToken("not an Onezone token")
+        result = examine(m, _authority(request).domain, F5_LOCATION)
+    except TokenError as err:
+        raise _bad_token_value("token", err) from err
     return json_response(result)
 
 

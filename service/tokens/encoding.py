@@ -531,7 +531,12 @@ def deserialize_onezone(text: str, max_length: int) -> Macaroon:
     """Parse a Onezone token; an unescaped V1/V2 token is accepted too."""
     _check_size(text, max_length)
     try:
-        return decode_binary(b64decode_any(onedata_unescape(text)))
+        unescaped = onedata_unescape(text)
+    except MalformedToken:
+        # Not escaped text (it has characters escaping removes): plain base64 or nothing.
+        return decode_binary(b64decode_any(text))
+    try:
+        return decode_binary(b64decode_any(unescaped))
     except MalformedToken as escaped_error:
         try:
             return decode_binary(b64decode_any(text))

@@ -76,6 +76,12 @@ class CaveatUnknown(CaveatError):
     default_reason = "unknown caveat"
 
 
+class ThirdPartyCaveat(CaveatUnknown):
+    """A third-party caveat (one with a verification id): not supported, so refused."""
+
+    default_reason = "third-party caveats are not supported"
+
+
 class MalformedCaveat(TokenError):
     """Caveat text or JSON given by a client is invalid."""
 

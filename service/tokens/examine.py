@@ -1,9 +1,14 @@
-"""Describing a token without verifying it (Onezone's ``examine`` shape)."""
+"""Describing a token without verifying it (Onezone's ``examine`` shape).
+
+Only this service's tokens are described: an identifier of another form, a
+location other than the one configured for the token's kind, or a
+third-party caveat is an error rather than a guess.
+"""
 
 from __future__ import annotations
 
 from service.tokens.caveats import parse_text, to_json
-from service.tokens.errors import CaveatUnknown, MalformedToken
+from service.tokens.errors import CaveatUnknown, MalformedToken, ThirdPartyCaveat
 from service.tokens.identifiers import F5Identifier, OnezoneIdentifier, parse_identifier
 from service.tokens.macaroon import Macaroon
 
@@ -15,8 +20,7 @@ def _caveats(m: Macaroon) -> list[dict[str, object]]:
     for c in m.caveats:
         text = c.cid.decode("utf-8", "backslashreplace")
         if c.vid is not None:
-            out.append({"type": "thirdParty", "caveat": text, "location": c.location})
-            continue
+            raise ThirdPartyCaveat(text)
         try:
             out.append(to_json(parse_text(text)))
         except CaveatUnknown:
@@ -24,31 +28,29 @@ def _caveats(m: Macaroon) -> list[dict[str, object]]:
     return out
 
 
-def examine(m: Macaroon) -> dict[str, object]:
-    """Return the token's domain, id, persistence, subject, type and caveats (unverified)."""
-    result: dict[str, object] = {"onezoneDomain": m.location}
-    try:
-        ident: OnezoneIdentifier | F5Identifier | None = parse_identifier(m.identifier)
-    except MalformedToken:
-        ident = None
+def examine(m: Macaroon, onezone_domain: str, f5_location: str) -> dict[str, object]:
+    """The token's location, id, kind, subject and caveats (unverified); MalformedToken or
+    ThirdPartyCaveat for what is not one of this service's tokens."""
+    ident = parse_identifier(m.identifier)
+    result: dict[str, object]
     if isinstance(ident, OnezoneIdentifier):
-        result["id"] = ident.token_id
+        if m.location != onezone_domain:
+            raise MalformedToken("token issued for another location")
+        result = {"onezoneDomain": m.location, "id": ident.token_id}
         result["persistence"] = ident.persistence
         if ident.generation is not None:
             result["generation"] = ident.generation
         result["subject"] = {"type": "user", "id": ident.user_id}
         result["type"] = {"accessToken": {}} if ident.kind == "access" else {"identityToken": {}}
-    elif isinstance(ident, F5Identifier):
-        result["id"] = ident.token_id
+    else:
+        assert isinstance(ident, F5Identifier)
+        if m.location != f5_location:
+            raise MalformedToken("token issued for another location")
+        result = {"location": m.location, "id": ident.token_id}
         result["namespace"] = ident.namespace
         result["app"] = ident.app
         result["generation"] = ident.generation
         result["subject"] = {"type": "user", "id": ident.user_id}
-        result["type"] = {"accessToken": {}}
-    else:
-        # A legacy (version 1) Onezone token: the identifier is just its id.
-        result["id"] = m.identifier.decode("utf-8", "backslashreplace")
-        result["persistence"] = "named"
         result["type"] = {"accessToken": {}}
     result["caveats"] = _caveats(m)
     return result

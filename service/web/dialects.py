@@ -139,6 +139,12 @@ ONEZONE: dict[type[BaseException], tuple[int, str, Details, Describe]] = {
         lambda err: {"caveat": err.caveat},
         lambda err: f"Unknown caveat - '{err.caveat}'.",
     ),
+    te.ThirdPartyCaveat: (
+        400,
+        "tokenCaveatUnknown",
+        lambda err: {"caveat": err.caveat},
+        lambda err: f"Third-party caveats are not supported - '{err.caveat}'.",
+    ),
     te.CaveatUnverified: (
         400,
         "tokenCaveatUnverified",

@@ -1,9 +1,11 @@
 """Forwarded headers, trusted only from configured proxy networks.
 
-aiohttp-remotes' XForwardedFiltered picks the client address out of
-X-Forwarded-For/-Proto/-Host past the trusted hops; the edge middleware
-applies it only when the direct peer itself is a trusted proxy, so anyone
-else's headers are ignored.
+Two sets of networks use this class: `server.trusted_proxies` for the API
+routes, where aiohttp-remotes' XForwardedFiltered picks the client address
+out of X-Forwarded-For/-Proto/-Host past the trusted hops (the edge
+middleware applies it only when the direct peer itself is a trusted proxy,
+so anyone else's headers are ignored), and `auth_check.trusted_proxies` for
+`/auth/check`, which reads the headers itself (`client_of`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class TrustedProxies:
         )
         self.filtered = XForwardedFiltered(set(self.networks)) if self.networks else None
         self._answers: dict[str, bool] = {}
+        self._clients: dict[str, str | None] = {}
 
     def trusts(self, address: str | None) -> bool:
         """Whether the direct peer at `address` is a trusted proxy (answers remembered)."""
@@ -43,3 +46,38 @@ class TrustedProxies:
                 self._answers.clear()
             self._answers[address] = known
         return known
+
+    def client_of(self, chain: str) -> str | None:
+        """The client of an X-Forwarded-For chain: its last hop outside these networks.
+
+        The leftmost hop when every hop is trusted; None when an entry is not an
+        IP address (the header is malformed). Answers are remembered (bounded).
+        """
+        try:
+            return self._clients[chain]
+        except KeyError:
+            pass
+        client = self._client_of(chain)
+        if len(self._clients) >= 4096:
+            self._clients.clear()
+        self._clients[chain] = client
+        return client
+
+    def _client_of(self, chain: str) -> str | None:
+        hops = chain.split(",")
+        for i in range(len(hops) - 1, -1, -1):
+            hop = hops[i].strip()
+            try:
+                ip = ipaddress.ip_address(hop)
+            except ValueError:
+                return None
+            if i == 0 or not any(ip in net for net in self.networks):
+                # The remaining hops to the left are the client's word: only
+                # checked to be addresses, so that a malformed chain is refused.
+                for rest in hops[:i]:
+                    try:
+                        ipaddress.ip_address(rest.strip())
+                    except ValueError:
+                        return None
+                return str(ip)
+        return None

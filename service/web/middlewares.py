@@ -131,6 +131,7 @@ class RouteInfo:
 
     __slots__ = (
         "_method",
+        "check",
         "deprecation",
         "deprecation_count",
         "latency",
@@ -141,6 +142,8 @@ class RouteInfo:
 
     def __init__(self, route: str, method: str, handler: Any, table: DeprecationTable) -> None:
         self.route = route
+        # /auth/check describes the proxied request itself, from its own trusted proxies.
+        self.check = route == AUTH_CHECK_PREFIX or route.startswith(AUTH_CHECK_PREFIX + "/")
         self.deprecation = table.lookup(method, route)
         self.deprecation_count = (
             DEPRECATED_REQUESTS.labels(method, route) if self.deprecation else None
@@ -173,14 +176,25 @@ class Edge:
     per request, which on the sidecar's path is a visible share of a request.
     Deprecation headers are added after the error renderer, so errors carry
     them too.
+
+    Two sets of proxies: the API routes believe X-Forwarded-For/-Proto/-Host
+    only from `server` (`server.trusted_proxies`), and then see the client's
+    address as `request.remote`; `/auth/check` is told only whether its peer
+    is one of `check` (`auth_check.trusted_proxies`) and reads the forwarding
+    headers itself (service.api.authz), since they describe another request.
     """
 
     def __init__(
-        self, table: DeprecationTable, trusted: TrustedProxies, shutting_down: list[bool]
+        self,
+        table: DeprecationTable,
+        server: TrustedProxies,
+        check: TrustedProxies,
+        shutting_down: list[bool],
     ) -> None:
         self._table = table
-        self._trusted = trusted
-        self._filtered = trusted.filtered
+        self._trusted = server
+        self._filtered = server.filtered
+        self._check_trusted = check
         self._shutting_down = shutting_down
         self._routes: dict[tuple[Any, str], RouteInfo] = {}
         self._unmatched: dict[str, RouteInfo] = {}
@@ -216,18 +230,23 @@ class Edge:
         try:
             try:
                 headers = request.headers
-                trusted = self._filtered is not None and self._trusted.trusts(request.remote)
-                if trusted and (
-                    "X-Forwarded-For" in headers
-                    or "X-Forwarded-Proto" in headers
-                    or "X-Forwarded-Host" in headers
+                if info.check:
+                    state.trusted_proxy = self._check_trusted.trusts(request.remote)
+                    response = await handler(request)
+                elif (
+                    self._filtered is not None
+                    and self._trusted.trusts(request.remote)
+                    and (
+                        "X-Forwarded-For" in headers
+                        or "X-Forwarded-Proto" in headers
+                        or "X-Forwarded-Host" in headers
+                    )
                 ):
                     response = await self._forwarded(request, handler, info, state)
                 else:
-                    # No forwarding headers to check or apply (a sidecar's proxy on
-                    # loopback, a probe): no aiohttp-remotes parsing, no clone, and
-                    # no wrapper coroutine around the handler.
-                    state.trusted_proxy = trusted
+                    # No forwarding headers to check or apply (no trusted proxy, a
+                    # probe): no aiohttp-remotes parsing, no clone, and no wrapper
+                    # coroutine around the handler.
                     if info.schemas:
                         await self._validate(request, info.schemas)
                     response = await handler(request)
@@ -276,7 +295,7 @@ class Edge:
     async def _forwarded(
         self, request: web.Request, handler: Handler, info: RouteInfo, state: RequestState
     ) -> web.StreamResponse:
-        """A trusted proxy's request with X-Forwarded-* headers: checked, then believed."""
+        """A trusted proxy's API request with X-Forwarded-* headers: checked, then believed."""
         filtered = self._filtered
         assert filtered is not None
         try:
@@ -284,12 +303,7 @@ class Edge:
             filtered.get_forwarded_proto(request.headers)
             filtered.get_forwarded_host(request.headers)
         except (RemoteError, web.HTTPBadRequest):
-            if not request.path.startswith(AUTH_CHECK_PREFIX):
-                raise e.MalformedRequest("malformed forwarding headers") from None
-            # A proxy's auth subrequest must get an answer it understands
-            # (401/403), never a 400; the check refuses it itself.
-            state.forwarding_invalid = True
-            return await handler(request)
+            raise e.MalformedRequest("malformed forwarding headers") from None
         state.trusted_proxy = True
         # Without X-Forwarded-For this calls the handler with the request itself;
         # with it, with a clone that carries the client's address and scheme.
