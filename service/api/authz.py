@@ -226,6 +226,11 @@ def describe(request: web.Request, trusted: TrustedProxies | None) -> Described:
     sets every header of its form, so a second form or copy is a client's.
     From any other peer the forwarding headers are ignored.
     """
+    if trusted is None:
+        # aiohttp refuses a request with two Hosts; the value is checked like a forwarded one.
+        own_host = request.headers.get("Host")
+        host = None if own_host is None else _host(own_host, _HOST)
+        return request.method, _envoy_target(request), host, request.remote
     values: list[bytes | None] = [None] * len(_NAMES)
     slots = _SLOTS
     for name, raw in request.raw_headers:
@@ -236,8 +241,6 @@ def describe(request: web.Request, trusted: TrustedProxies | None) -> Described:
             values[slot] = raw
     raw_host = values[_HOST]
     host = None if raw_host is None else _host(_text(raw_host, _HOST), _HOST)
-    if trusted is None:
-        return request.method, _envoy_target(request), host, request.remote
     nginx = [slot for slot in _NGINX_SLOTS if values[slot] is not None]
     traefik = [slot for slot in _TRAEFIK_SLOTS if values[slot] is not None]
     if nginx and traefik:
