@@ -262,7 +262,9 @@ Client = TestClient[web.Request, web.Application]
 @pytest.fixture
 async def app_client(aiohttp_client: Any) -> Client:
     conf = api_conftest()
-    app = create_app(conf.make_settings(), clock=FakeClock(1_700_000_000), keyring=conf.KEYRING)
+    # A trusted proxy on loopback tells the client's address in X-Forwarded-For.
+    settings = conf.make_settings(server__trusted_proxies=("127.0.0.0/8",))
+    app = create_app(settings, clock=FakeClock(1_700_000_000), keyring=conf.KEYRING)
     return await aiohttp_client(app)  # type: ignore[no-any-return]
 
 
