@@ -60,6 +60,10 @@ def test_short_names_and_secret_files(tmp_path: Path) -> None:
             {"TOKEN_SERVICE_AUTH_CHECK_TRUSTED_PROXIES": "10.0.0.0/8,nonsense"},
             "auth_check.trusted_proxies",
         ),
+        (
+            {"TOKEN_SERVICE_SERVER_TRUSTED_PROXIES": "10.0.0.0/33"},
+            "server.trusted_proxies",
+        ),
         ({"TOKEN_SERVICE_RATE_LIMITS_MINT_LIMIT": "0"}, "rate_limits.mint.limit"),
         ({"TOKEN_SERVICE_TYPO": "1"}, "TOKEN_SERVICE_TYPO"),
         (
@@ -103,3 +107,15 @@ def test_deprecation_table_is_checked_at_load(tmp_path: Path, snippet: str, name
     with pytest.raises(s.SettingsError) as err:
         s.from_mapping(base)
     assert named in str(err.value)
+
+
+def test_proxies_and_cache_defaults() -> None:
+    st = s.load(environ={})
+    # The API routes trust no proxy; /auth/check trusts its pod's loopback.
+    assert st.server.trusted_proxies == ()
+    assert st.auth_check.trusted_proxies == ("127.0.0.0/8", "::1/128")
+    # A sidecar does not ask Redis on every request out of the box.
+    assert st.cache.size == 10_000
+    assert s.Settings().cache.size == 10_000 and s.Settings().server.trusted_proxies == ()
+    st = s.load(environ={"TOKEN_SERVICE_SERVER_TRUSTED_PROXIES": "10.0.0.0/8, fd00::/8"})
+    assert st.server.trusted_proxies == ("10.0.0.0/8", "fd00::/8")
