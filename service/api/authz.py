@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_apispec import docs
+from multidict import istr
 
 from service.appkeys import AUTHORITY, SETTINGS, STATE, TRUSTED_PROXIES
 from service.authority import F5Verification
@@ -130,35 +131,82 @@ _NAMES = (
     "X-Forwarded-For",
     "Host",
 )
-# Header names as aiohttp keeps them in raw_headers (bytes), lowered.
-_SLOTS = {name.lower().encode("ascii"): slot for slot, name in enumerate(_NAMES)}
-_NGINX_SLOTS = (_METHOD_NGINX, _URI_NGINX, _URL_NGINX, _PEER_NGINX)
-_TRAEFIK_SLOTS = (_METHOD_TRAEFIK, _URI_TRAEFIK, _HOST_TRAEFIK, _PEER_TRAEFIK)
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HOST_NAME = re.compile(r"[A-Za-z0-9._~!$&'()*+;=%:\[\]-]+")
+# istr keys: multidict looks them up without folding their case again.
+_FORWARDING_KEYS = tuple((slot, istr(name)) for slot, name in enumerate(_NAMES) if slot != 8)
+_HOST_KEY = istr("Host")
+_NGINX = frozenset((_METHOD_NGINX, _URI_NGINX, _URL_NGINX, _PEER_NGINX))
+_TRAEFIK = frozenset((_METHOD_TRAEFIK, _URI_TRAEFIK, _HOST_TRAEFIK, _PEER_TRAEFIK))
+_TAIL_PREFIX = PATH + "/"
+_MEMO_SIZE = 4096
+
+# (method, target, host, peer) of the request being authorised.
+Described = tuple[str, str | None, str | None, str | None]
 
 
-def _text(raw: bytes, slot: int) -> str:
-    """A header value as text: visible ASCII and inner spaces only (tabs and bytes
-    beyond ASCII are refused; aiohttp already refuses other control bytes)."""
-    try:
-        value = raw.decode("ascii")
-    except UnicodeDecodeError:
+def _malformed(slot: int) -> _Refused:
+    return _Refused("malformed forwarding header: " + _NAMES[slot])
+
+
+def _text(raw: str, slot: int) -> str:
+    """A header value as aiohttp decoded it, checked: visible ASCII and inner spaces only
+    (tabs and bytes beyond ASCII are refused; aiohttp refuses other control bytes)."""
+    value = raw
+    if not value.isascii():
         if slot not in (_URI_NGINX, _URI_TRAEFIK, _URL_NGINX):
-            raise _Refused("malformed forwarding header: " + _NAMES[slot]) from None
+            raise _malformed(slot)
         # A request target may carry raw bytes (nginx's $request_uri passes
-        # them on): they are percent-encoded, which loses nothing.
-        value = "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in raw)
+        # them on; aiohttp decodes them as UTF-8 with surrogate escapes): they
+        # are percent-encoded, which loses nothing.
+        value = "".join(
+            chr(b) if b < 0x80 else f"%{b:02X}" for b in raw.encode("utf-8", "surrogateescape")
+        )
     if not value.isprintable():
-        raise _Refused("malformed forwarding header: " + _NAMES[slot])
+        raise _malformed(slot)
     return value
 
 
-def _target(value: str, slot: int) -> str:
+def _method(raw: str, slot: int) -> str:
+    value = _text(raw, slot)
+    if _TOKEN.fullmatch(value) is None:
+        raise _malformed(slot)
+    return value
+
+
+def _target(raw: str, slot: int) -> str:
     """A request target in origin form (path and query), as the proxy saw it."""
+    value = _text(raw, slot)
     if not value.startswith("/") or " " in value:
-        raise _Refused("malformed forwarding header: " + _NAMES[slot])
+        raise _malformed(slot)
     return value
+
+
+def _host(raw: str, slot: int) -> str:
+    value = _text(raw, slot)
+    if _HOST_NAME.fullmatch(value) is None:
+        raise _malformed(slot)
+    return value
+
+
+def _address(raw: str, slot: int) -> str:
+    try:
+        return str(ipaddress.ip_address(_text(raw, slot)))
+    except ValueError:
+        raise _malformed(slot) from None
+
+
+def _url(raw: str, slot: int) -> tuple[str, str]:
+    """The target of an X-Original-URL and its host name."""
+    try:
+        parts = urlsplit(_text(raw, slot))
+        name = parts.hostname
+    except ValueError:
+        raise _malformed(slot) from None
+    if parts.scheme not in ("http", "https") or not name or "@" in parts.netloc:
+        raise _malformed(slot)
+    target = parts.path or "/"
+    return (target + "?" + parts.query if parts.query else target), name
 
 
 def _host_name(host: str) -> str:
@@ -169,37 +217,6 @@ def _host_name(host: str) -> str:
     return name.lower() if colon and port.isdigit() else host.lower()
 
 
-def _host(value: str, slot: int) -> str:
-    if _HOST_NAME.fullmatch(value) is None:
-        raise _Refused("malformed forwarding header: " + _NAMES[slot])
-    return value
-
-
-def _address(value: str, slot: int) -> str:
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        raise _Refused("malformed forwarding header: " + _NAMES[slot]) from None
-
-
-def _url_target(url: str, host: str | None) -> str:
-    """The target of X-Original-URL, whose host must be the request's Host."""
-    try:
-        parts = urlsplit(url)
-        name = parts.hostname
-    except ValueError:
-        raise _Refused("malformed forwarding header: X-Original-URL") from None
-    if parts.scheme not in ("http", "https") or not name or "@" in parts.netloc:
-        raise _Refused("malformed forwarding header: X-Original-URL")
-    if host is None or name != _host_name(host):
-        raise _Refused("conflicting forwarding headers: X-Original-URL and Host")
-    target = parts.path or "/"
-    return target + "?" + parts.query if parts.query else target
-
-
-_TAIL_PREFIX = PATH + "/"
-
-
 def _envoy_target(request: web.Request) -> str | None:
     """The original request target after /auth/check (Envoy's path_prefix), raw."""
     raw = request.raw_path
@@ -208,84 +225,122 @@ def _envoy_target(request: web.Request) -> str | None:
     return None
 
 
-# (method, target, host, peer) of the request being authorised.
-Described = tuple[str, str | None, str | None, str | None]
+class Describer:
+    """Describes the request being authorised from the check request (see `__call__`).
 
-
-def describe(request: web.Request, trusted: TrustedProxies | None) -> Described:
-    """Method, request target, host and peer of the request being authorised.
-
-    `trusted` is the set of proxies when the direct peer is one of them, else
-    None. One precedence, in which nothing a client can add wins over what
-    the proxy sets: nginx's form (X-Original-Method, X-Original-URI or
-    X-Original-URL, X-Real-IP, and the Host it passes), else Traefik's
-    (X-Forwarded-Method, -Uri, -Host, -For), else the request itself (Envoy:
-    its method, its Host, its path after /auth/check, its peer). A request
-    that mixes the two forms, repeats one of these headers, or gives a value
-    that is not what the header holds is refused (`_Refused`, 403): a proxy
-    sets every header of its form, so a second form or copy is a client's.
-    From any other peer the forwarding headers are ignored.
+    What each header value reads as (or that it is malformed) is remembered
+    per header, bounded: proxies send the same hosts, methods and client
+    addresses again and again, and parsing an address costs more than the
+    rest of the description.
     """
-    if trusted is None:
-        # aiohttp refuses a request with two Hosts; the value is checked like a forwarded one.
-        own_host = request.headers.get("Host")
-        host = None if own_host is None else _host(own_host, _HOST)
-        return request.method, _envoy_target(request), host, request.remote
-    values: list[bytes | None] = [None] * len(_NAMES)
-    slots = _SLOTS
-    for name, raw in request.raw_headers:
-        slot = slots.get(name.lower())
-        if slot is not None:
-            if values[slot] is not None:
-                raise _Refused("duplicated forwarding header: " + _NAMES[slot])
-            values[slot] = raw
-    raw_host = values[_HOST]
-    host = None if raw_host is None else _host(_text(raw_host, _HOST), _HOST)
-    nginx = [slot for slot in _NGINX_SLOTS if values[slot] is not None]
-    traefik = [slot for slot in _TRAEFIK_SLOTS if values[slot] is not None]
-    if nginx and traefik:
-        raise _Refused(
-            f"conflicting forwarding headers: {_NAMES[nginx[0]]} and {_NAMES[traefik[0]]}"
+
+    def __init__(self, proxies: TrustedProxies) -> None:
+        self._proxies = proxies
+        self._memo: list[dict[str, Any]] = [{} for _ in _NAMES]
+        self._readers: tuple[Callable[[str, int], Any], ...] = (
+            _method,
+            _target,
+            _url,
+            _address,
+            _method,
+            _target,
+            _host,
+            self._client,
+            _host,
         )
-    method = request.method
-    target = None
-    peer = request.remote
-    if nginx:
-        for slot in nginx:
-            value = _text(values[slot] or b"", slot)
-            if slot == _METHOD_NGINX:
-                if _TOKEN.fullmatch(value) is None:
-                    raise _Refused("malformed forwarding header: X-Original-Method")
-                method = value
-            elif slot == _URI_NGINX:
-                target = _target(value, slot)
-            elif slot == _URL_NGINX:
-                from_url = _url_target(value, host)
-                if target is not None and target != from_url:
-                    raise _Refused(
-                        "conflicting forwarding headers: X-Original-URI and X-Original-URL"
-                    )
-                target = from_url
-            else:
-                peer = _address(value, slot)
-    elif traefik:
-        for slot in traefik:
-            value = _text(values[slot] or b"", slot)
-            if slot == _METHOD_TRAEFIK:
-                if _TOKEN.fullmatch(value) is None:
-                    raise _Refused("malformed forwarding header: X-Forwarded-Method")
-                method = value
-            elif slot == _URI_TRAEFIK:
-                target = _target(value, slot)
-            elif slot == _HOST_TRAEFIK:
-                host = _host(value, slot)
-            else:
-                peer = trusted.client_of(value)
-                if peer is None:
-                    raise _Refused("malformed forwarding header: X-Forwarded-For")
-    if target is None:
-        target = _envoy_target(request)
-    return method, target, host, peer
+
+    def _client(self, raw: str, slot: int) -> str:
+        client = self._proxies.client_of(_text(raw, slot))
+        if client is None:
+            raise _malformed(slot)
+        return client
+
+    def _read(self, slot: int, raw: str) -> Any:
+        """The header's value as read, remembered (a malformed one as its refusal)."""
+        memo = self._memo[slot]
+        value = memo.get(raw)
+        if value is None:
+            try:
+                value = self._readers[slot](raw, slot)
+            except _Refused as refused:
+                value = refused
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[raw] = value
+        if isinstance(value, _Refused):
+            raise value
+        return value
+
+    def __call__(self, request: web.Request, trusted: bool) -> Described:
+        """Method, request target, host and peer of the request being authorised.
+
+        `trusted`: the direct peer is one of auth_check.trusted_proxies. One
+        precedence, in which nothing a client can add wins over what the
+        proxy sets: nginx's form (X-Original-Method, X-Original-URI or
+        X-Original-URL, X-Real-IP, and the Host it passes), else Traefik's
+        (X-Forwarded-Method, -Uri, -Host, -For), else the request itself
+        (Envoy: its method, its Host, its path after /auth/check, its peer).
+        A request that mixes the two forms, repeats one of these headers, or
+        gives a value that is not what the header holds is refused
+        (`_Refused`, 403): a proxy sets every header of its form, so a second
+        form or copy is a client's. From any other peer the forwarding
+        headers are ignored.
+        """
+        headers = request.headers
+        memo = self._memo
+        host: str | None = None
+        own = headers.get(_HOST_KEY)
+        if own is not None:
+            # aiohttp refuses a request with two Hosts; the value is checked like a forwarded one.
+            host = memo[_HOST].get(own)
+            if host is None or host.__class__ is _Refused:
+                host = self._read(_HOST, own)
+        if not trusted:
+            return request.method, _envoy_target(request), host, request.remote
+        values: dict[int, str] = {}
+        for slot, key in _FORWARDING_KEYS:
+            found = headers.getall(key, None)
+            if found is not None:
+                if len(found) > 1:
+                    raise _Refused("duplicated forwarding header: " + _NAMES[slot])
+                values[slot] = found[0]
+        method = request.method
+        target = None
+        peer = request.remote
+        if values:
+            if not values.keys().isdisjoint(_NGINX) and not values.keys().isdisjoint(_TRAEFIK):
+                first, last = min(values), max(values)
+                raise _Refused(
+                    f"conflicting forwarding headers: {_NAMES[first]} and {_NAMES[last]}"
+                )
+            for slot, raw in values.items():
+                value = memo[slot].get(raw)
+                if value is None or value.__class__ is _Refused:
+                    value = self._read(slot, raw)
+                if slot == _METHOD_NGINX or slot == _METHOD_TRAEFIK:
+                    method = value
+                elif slot == _URI_NGINX or slot == _URI_TRAEFIK:
+                    if target is not None and target != value:
+                        raise _Refused(
+                            "conflicting forwarding headers: X-Original-URI and X-Original-URL"
+                        )
+                    target = value
+                elif slot == _URL_NGINX:
+                    from_url, name = value
+                    if host is None or name != _host_name(host):
+                        raise _Refused("conflicting forwarding headers: X-Original-URL and Host")
+                    if target is not None and target != from_url:
+                        raise _Refused(
+                            "conflicting forwarding headers: X-Original-URI and X-Original-URL"
+                        )
+                    target = from_url
+                elif slot == _HOST_TRAEFIK:
+                    host = value
+                else:
+                    peer = value
+        if target is None:
+            target = _envoy_target(request)
+        return method, target, host, peer
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -341,12 +396,12 @@ def setup_routes(app: web.Application) -> None:
     authority = app[AUTHORITY]
     # Read once: this handler runs for every proxied request.
     extra_header = app[SETTINGS].f5.token_header or None
-    proxies = app[TRUSTED_PROXIES]
+    describe = Describer(app[TRUSTED_PROXIES])
 
     async def check(request: web.Request) -> web.Response:
         state = request[STATE]
         try:
-            method, target, host, peer = describe(request, proxies if state.trusted_proxy else None)
+            method, target, host, peer = describe(request, state.trusted_proxy)
         except _Refused as refused:
             TALLY.inc(_FORBIDDEN)
             return _deny(403, str(refused))
