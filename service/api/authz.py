@@ -133,8 +133,9 @@ _NAMES = (
 )
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HOST_NAME = re.compile(r"[A-Za-z0-9._~!$&'()*+;=%:\[\]-]+")
-# istr keys: multidict looks them up without folding their case again.
-_FORWARDING_KEYS = tuple((slot, istr(name)) for slot, name in enumerate(_NAMES) if slot != 8)
+# istr keys: multidict compares them without folding their case again.
+_FORWARDING_KEYS = tuple((slot, istr(name)) for slot, name in enumerate(_NAMES[:_HOST]))
+_FORWARDING = frozenset(key for _, key in _FORWARDING_KEYS)
 _HOST_KEY = istr("Host")
 _NGINX = frozenset((_METHOD_NGINX, _URI_NGINX, _URL_NGINX, _PEER_NGINX))
 _TRAEFIK = frozenset((_METHOD_TRAEFIK, _URI_TRAEFIK, _HOST_TRAEFIK, _PEER_TRAEFIK))
@@ -295,7 +296,8 @@ class Describer:
             host = memo[_HOST].get(own)
             if host is None or host.__class__ is _Refused:
                 host = self._read(_HOST, own)
-        if not trusted:
+        if not trusted or headers.keys().isdisjoint(_FORWARDING):
+            # No forwarding header (Envoy, a probe), or none to believe: one C call.
             return request.method, _envoy_target(request), host, request.remote
         values: dict[int, str] = {}
         for slot, key in _FORWARDING_KEYS:

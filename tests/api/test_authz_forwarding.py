@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, make_mocked_request
 from conftest import ClientFactory, add_user, basic
 from multidict import CIMultiDict
 from test_authz import CHECK, bearer, described_requests, refusal, temporary
 
+from service.api.authz import Describer
 from service.appkeys import AUTHORITY
 from service.tokens.caveats import DataReadonlyCaveat, IpCaveat
+from service.web.forwarded import TrustedProxies
 
 Client = TestClient[web.Request, web.Application]
 NGINX = {
@@ -214,8 +216,33 @@ async def test_malformed_values_are_refused(
     client: Client, alice: str, headers: dict[str, str], named: str
 ) -> None:
     token = await temporary(client, alice)
-    r = await client.get(CHECK, headers={**bearer(token), "Host": "h", **headers})
-    assert await refusal(r, 403) == f"malformed forwarding header: {named}"
+    for _ in range(2):  # the second time the refusal is remembered
+        r = await client.get(CHECK, headers={**bearer(token), "Host": "h", **headers})
+        assert await refusal(r, 403) == f"malformed forwarding header: {named}"
+
+
+def test_what_values_read_as_is_remembered_within_a_bound() -> None:
+    describe = Describer(TrustedProxies(["127.0.0.0/8"]))
+
+    def request(**headers: str) -> Any:
+        return make_mocked_request(
+            "GET",
+            CHECK,
+            headers=CIMultiDict(
+                {"Host": "h", **{k.replace("_", "-"): v for k, v in headers.items()}}
+            ),
+            match_info={},
+        )
+
+    for i in range(5000):
+        method, _, host, peer = describe(request(X_Real_IP=f"10.{i // 256}.{i % 256}.1"), True)
+        assert (method, host, peer) == ("GET", "h", f"10.{i // 256}.{i % 256}.1")
+    assert 0 < len(describe._memo[3]) <= 4096
+    # A value once refused stays refused; one once read reads the same.
+    for _ in range(3):
+        with pytest.raises(Exception, match="malformed forwarding header: X-Real-IP"):
+            describe(request(X_Real_IP="10.0.0.256"), True)
+        assert describe(request(X_Real_IP="2001:DB8:0::1"), True)[3] == "2001:db8::1"
 
 
 async def test_control_and_non_ascii_bytes(
