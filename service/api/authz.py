@@ -116,6 +116,10 @@ class _Refused(Exception):
     """The forwarding headers cannot describe the request: it is refused (403)."""
 
 
+class _Reason(str):
+    """Why a header value is refused, as remembered for that value."""
+
+
 # The headers /auth/check reads, and the slot of each in a description.
 _METHOD_NGINX, _URI_NGINX, _URL_NGINX, _PEER_NGINX = 0, 1, 2, 3
 _METHOD_TRAEFIK, _URI_TRAEFIK, _HOST_TRAEFIK, _PEER_TRAEFIK = 4, 5, 6, 7
@@ -257,19 +261,21 @@ class Describer:
         return client
 
     def _read(self, slot: int, raw: str) -> Any:
-        """The header's value as read, remembered (a malformed one as its refusal)."""
+        """The header's value as read, remembered (a malformed one as its refusal's reason)."""
         memo = self._memo[slot]
         value = memo.get(raw)
         if value is None:
             try:
                 value = self._readers[slot](raw, slot)
             except _Refused as refused:
-                value = refused
+                # The reason, not the exception: raising one object again and
+                # again would lengthen its traceback each time.
+                value = _Reason(refused)
             if len(memo) >= _MEMO_SIZE:
                 memo.clear()
             memo[raw] = value
-        if isinstance(value, _Refused):
-            raise value
+        if value.__class__ is _Reason:
+            raise _Refused(value)
         return value
 
     def __call__(self, request: web.Request, trusted: bool) -> Described:
@@ -294,7 +300,7 @@ class Describer:
         if own is not None:
             # aiohttp refuses a request with two Hosts; the value is checked like a forwarded one.
             host = memo[_HOST].get(own)
-            if host is None or host.__class__ is _Refused:
+            if host is None or host.__class__ is _Reason:
                 host = self._read(_HOST, own)
         if not trusted or headers.keys().isdisjoint(_FORWARDING):
             # No forwarding header (Envoy, a probe), or none to believe: one C call.
@@ -317,7 +323,7 @@ class Describer:
                 )
             for slot, raw in values.items():
                 value = memo[slot].get(raw)
-                if value is None or value.__class__ is _Refused:
+                if value is None or value.__class__ is _Reason:
                     value = self._read(slot, raw)
                 if slot == _METHOD_NGINX or slot == _METHOD_TRAEFIK:
                     method = value

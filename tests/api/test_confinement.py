@@ -312,8 +312,9 @@ async def test_child_expires_with_its_parent(client: Client, clock: FakeClock) -
     await cs.child_expires_with_its_parent(client, clock)
 
 
-async def test_lost_link_refuses_f5_child(client: Client) -> None:
-    await cs.lost_link_refuses_f5_child(client)
+async def test_lost_link_refuses_f5_child(make_client: ClientFactory) -> None:
+    # A lost link is announced to no cache: with the cache off (it is on by default).
+    await cs.lost_link_refuses_f5_child(await make_client(cache__size=0))
 
 
 async def test_chains_are_bounded(client: Client) -> None:
