@@ -60,7 +60,7 @@ def spellings(token: str) -> dict[str, str]:
     # Some coincide (no padding needed, no character to escape, pymacaroons' V1
     # and ours are the same bytes): each text once.
     unique = {text: name for name, text in reversed(out.items())}
-    assert len(unique) >= 8
+    assert {fmt for fmt, _ in map(encoding.deserialize_any, unique)} >= {"v1", "v2"}
     return {name: text for text, name in unique.items()}
 
 
