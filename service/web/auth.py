@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -90,18 +92,21 @@ class CredentialCache:
     def __init__(self, size: int = 4096) -> None:
         self._key = os.urandom(32)
         self._entries: BoundedLRU[bytes, tuple[str, str]] = BoundedLRU(size)
+        # Checks under way, by digest: bounded by the requests in flight.
+        self.in_flight: dict[bytes, asyncio.Future[Principal]] = {}
 
-    def _digest(self, name: str, password: str) -> bytes:
+    def digest(self, name: str, password: str) -> bytes:
+        """A keyed digest of the credentials (they are never kept in the clear)."""
         msg = b"\0".join((name.encode(), password.encode()))
         # Keyed BLAKE2b is a MAC, and a fifth of the cost of HMAC-SHA256 here.
         return hashlib.blake2b(msg, key=self._key, digest_size=32).digest()
 
     def get(self, name: str, password: str) -> tuple[str, str] | None:
         """The (user id, password hash) these credentials were last verified against."""
-        return self._entries.get(self._digest(name, password))
+        return self._entries.get(self.digest(name, password))
 
     def add(self, name: str, password: str, uid: str, password_hash: str) -> None:
-        self._entries.put(self._digest(name, password), (uid, password_hash))
+        self._entries.put(self.digest(name, password), (uid, password_hash))
 
 
 class PasswordChecks:
@@ -194,21 +199,50 @@ async def authenticate_basic(request: web.Request, name: str, password: str) -> 
     atomically, in the round trip of the user lookup, and checks the password
     only if the reservation was granted: however many arrive at once, no more
     wrong passwords are checked than `failed_login` / `failed_login_ip` allow.
-    A good password gives its reservation back.
+    A good password gives its reservation back. Identical credentials in
+    flight at once are checked once, for all of them.
     """
     app = request.app
-    store = app[AUTHORITY].store
     cache = app[CREDENTIAL_CACHE]
+    known = cache.get(name, password)
+    if known is not None:
+        user = await app[AUTHORITY].store.get_user_by_name(name)
+        if (
+            user is not None
+            and known[0] == user.id
+            and hmac.compare_digest(known[1].encode(), user.password_hash.encode())
+        ):
+            return Principal(user.id, user.name, user.admin, "basic")
+        # The password changed since these credentials were remembered.
+    # The same credentials arriving together share one reservation and one
+    # password check: a client that opens many connections at once with the
+    # right password is not locked out by its own burst.
+    key = cache.digest(name, password)
+    pending = cache.in_flight.get(key)
+    if pending is None:
+        pending = asyncio.ensure_future(_check_basic(app, name, password, request.remote))
+        cache.in_flight[key] = pending
+        pending.add_done_callback(functools.partial(_settled, cache.in_flight, key))
+    return await asyncio.shield(pending)
+
+
+def _settled(
+    in_flight: dict[bytes, asyncio.Future[Principal]], key: bytes, fut: asyncio.Future[Principal]
+) -> None:
+    del in_flight[key]
+    if not fut.cancelled():
+        fut.exception()  # retrieved here, in case every waiter went away
+
+
+async def _check_basic(
+    app: web.Application, name: str, password: str, remote: str | None
+) -> Principal:
+    """Reserve a failed login, look the user up (one round trip), then check the password."""
+    store = app[AUTHORITY].store
     limits = app[SETTINGS].rate_limits
     policy, ip_policy = limits["failed_login"], limits["failed_login_ip"]
-    ip = request.remote or "unknown"
-    known = cache.get(name, password)
-    attempt = None if known is not None else store.reserve_login(name, ip, policy, ip_policy)
+    attempt = store.reserve_login(name, remote or "unknown", policy, ip_policy)
     user = await store.get_user_by_name(name)
-    if known is not None and user is not None and known == (user.id, user.password_hash):
-        return Principal(user.id, user.name, user.admin, "basic")
-    if attempt is None:  # the password changed since it was remembered
-        attempt = store.reserve_login(name, ip, policy, ip_policy)
     gate = await attempt.outcome()
     if not gate.allowed:
         raise RateLimited(gate, "too many failed logins")
@@ -220,7 +254,7 @@ async def authenticate_basic(request: web.Request, name: str, password: str) -> 
     if user is None or not good:
         raise BadCredentials("invalid username or password")
     attempt.release()
-    cache.add(name, password, user.id, user.password_hash)
+    app[CREDENTIAL_CACHE].add(name, password, user.id, user.password_hash)
     return Principal(user.id, user.name, user.admin, "basic")
 
 

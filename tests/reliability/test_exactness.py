@@ -378,6 +378,22 @@ async def test_a_burst_of_honest_logins_waits_for_a_password_check(
     assert spy.runs == 32 and spy.most <= 2, (spy.runs, spy.most)
 
 
+@pytest.mark.timeout(120)
+async def test_a_burst_of_the_same_good_credentials_is_one_check(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client opening many connections at once is not locked out by its own burst."""
+    async with _app(redis_url, rate_limits={"failed_login": (10, 300)}) as client:
+        await client.app[STORE].create_user("alice", "alice-password")
+        spy = ScryptSpy(monkeypatch)
+        statuses = await asyncio.gather(
+            *(_user_route(client, "alice", "alice-password") for _ in range(200))
+        )
+    # One check (one reservation) for the burst; the rest came from it or the cache.
+    assert statuses == [200] * 200
+    assert spy.runs == 1, spy.runs
+
+
 async def _admin_token(client: Client) -> dict[str, str]:
     store = client.app[STORE]
     admin = await store.get_user_by_name("admin")
