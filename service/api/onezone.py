@@ -556,6 +556,9 @@ async def _verify(request: web.Request, kind: Kind) -> web.Response:
                 service=body.get("service"),
                 consumer=body.get("consumer"),
                 interface=body.get("interface"),
+                method=body.get("method"),
+                path=body.get("path"),
+                host=body.get("host"),
                 defer_data_caveats=body.get("allowDataAccessCaveats", False),
                 defer_api_caveats=True,
             )

@@ -129,6 +129,19 @@ class OnezoneVerifyRequestSchema(_Body):
         validate=validate.OneOf(sorted(INTERFACES)), metadata={"error_kind": "notAllowed"}
     )
     allowDataAccessCaveats = StrictBoolean()
+    # The request the token is used for, for http.* caveats (absent: they fail closed).
+    method = fields.String(
+        validate=validate.Regexp(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$"),
+        metadata={"description": "HTTP method, for http.method caveats", "example": "GET"},
+    )
+    path = fields.String(
+        validate=validate.Length(min=1, max=8192),
+        metadata={"description": "Request target, for http.path caveats", "example": "/orders/1"},
+    )
+    host = fields.String(
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "Host, for http.host caveats", "example": "api.example.com"},
+    )
 
 
 # Response bodies: documentation only.

@@ -297,7 +297,9 @@ async def authenticate(
                 peer_ip=request.remote,
                 interface="rest",
                 method=request.method,
-                path=request.path,
+                # The raw target: http.path caveats judge it in their own normal form.
+                path=request.raw_path,
+                host=request.host,
                 service=f"ozw-{authority.domain}",
                 api_service="ozw",
                 api_gri=api_gri.replace("{user}", ident.user_id) if api_gri else None,
