@@ -18,6 +18,7 @@ _LIBRARIES = {
     "mint_named": ("gcra",),
     "mint_temporary": ("gcra", "lineage"),
     "mint_f5": ("gcra",),
+    "mint_f5_user": ("gcra",),
     "check_named": ("lineage",),
     "check_owner": ("lineage",),
 }
@@ -33,7 +34,7 @@ NAMES = (
     "update_named",
     "delete_named",
     "bump_generation",
-    "write_link",
+    "mint_f5_user",
     "app_create",
     "app_replace",
     "app_delete",

@@ -862,20 +862,17 @@ class Store:
         _check_expiry(expires)
         now_ms = self._now_ms()
         ttl = max(1, math.ceil(expires - now_ms / 1000))
-        link = None
-        if lineage is not None:
-            ancestors, generation = lineage
-            link = self._queue(
-                "write_link",
-                keys=[self.keys.link(uid, tid)],
-                args=[" ".join(ancestors), "" if generation is None else generation, ttl],
-            )
         user_key = self.keys.user_rate(uid, user_policy.name)
         user_interval = _interval_ms(user_policy)
         app_interval = _interval_ms(app_policy)
-        user_queued = self._queue(
-            "ratelimit", keys=[user_key], args=[now_ms, user_interval, user_policy.limit, "hit"]
-        )
+        # The user's counter and a child's link share the user's slot: one script.
+        user_keys = [user_key]
+        user_args: list[Any] = [now_ms, user_interval, user_policy.limit]
+        if lineage is not None:
+            ancestors, generation = lineage
+            user_keys.append(self.keys.link(uid, tid))
+            user_args += [" ".join(ancestors), "" if generation is None else generation, ttl]
+        user_queued = self._queue("mint_f5_user", keys=user_keys, args=user_args)
         app_queued = self._queue(
             "mint_f5",
             keys=[
@@ -891,11 +888,9 @@ class Store:
                 ttl,
                 uid,
                 role_generation,
-                "0" if link is None else "1",
+                "0" if lineage is None else "1",
             ],
         )
-        if link is not None:
-            await self._reply(link)
         user_result = _rate_result(user_policy, await self._reply(user_queued))
         reply = await self._reply(app_queued)
         status = _s(reply[0])
