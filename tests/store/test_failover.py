@@ -73,8 +73,15 @@ async def test_cluster_master_stopped_mid_run(private_cluster: RedisCluster) -> 
     store = Store(RedisSettings(url=private_cluster.url, socket_timeout=0.5, connect_timeout=0.5))
     await store.start()
     try:
-        users = [await store.create_user(f"user{i}", "pw") for i in range(12)]
         victim = private_cluster.nodes[1]
+        users, on_victim = [], 0
+        # Users are placed by random ids: make sure some live on the node that dies.
+        while (len(users) < 12 or on_victim < 2) and len(users) < 200:
+            user = await store.create_user(f"user{len(users)}", "pw")
+            users.append(user)
+            slot = victim.cli("CLUSTER", "KEYSLOT", f"{{u:{user.id}}}").strip()
+            on_victim += int(victim.cli("CLUSTER", "COUNTKEYSINSLOT", slot).strip()) > 0
+        assert on_victim >= 2, "no user landed on the node to stop"
         victim.kill()
         outcomes: dict[str, int] = {"ok": 0, "store_error": 0}
         for user in users:
