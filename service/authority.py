@@ -88,6 +88,10 @@ def inherit(own: Sequence[AnyCaveat], parent: Sequence[AnyCaveat]) -> tuple[AnyC
         if not isinstance(c, _NOT_INHERITED) and c not in out:
             out.append(c)
     parent_until = _expiry(parent)
+    if parent_until is not None:
+        # A caveat appended to the parent by hand may lie beyond what a minted
+        # token may carry; the latest allowed expiry is tighter than it anyway.
+        parent_until = min(parent_until, MAX_EXPIRY)
     own_until = _expiry(own)
     if parent_until is not None and (own_until is None or parent_until < own_until):
         out.append(TimeCaveat(parent_until))

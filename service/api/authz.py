@@ -182,7 +182,9 @@ def _method(raw: str, slot: int) -> str:
 def _target(raw: str, slot: int) -> str:
     """A request target in origin form (path and query), as the proxy saw it."""
     value = _text(raw, slot)
-    if not value.startswith("/") or " " in value:
+    # Origin form has no fragment: a proxy that forwards one ("/a#/../b") would
+    # have the check judge less of the target than the application may read.
+    if not value.startswith("/") or " " in value or "#" in value:
         raise _malformed(slot)
     return value
 
@@ -209,6 +211,8 @@ def _url(raw: str, slot: int) -> tuple[str, str]:
     except ValueError:
         raise _malformed(slot) from None
     if parts.scheme not in ("http", "https") or not name or "@" in parts.netloc:
+        raise _malformed(slot)
+    if "#" in raw:  # see _target: no fragment reaches a server
         raise _malformed(slot)
     target = parts.path or "/"
     return (target + "?" + parts.query if parts.query else target), name

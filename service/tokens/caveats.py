@@ -429,7 +429,10 @@ class TimeCaveat(Caveat):
     def read_text(cls, op: str, value: str) -> Self:
         # ASCII digits only, as _DECIMAL: int() alone would also take a sign,
         # underscores, surrounding spaces or digits of other scripts.
+        # Canonical only: no leading zeros, so one expiry has one text.
         if len(value) > 19 or not (value.isascii() and value.isdigit()):
+            raise ValueError("bad time")
+        if value[0] == "0" and len(value) > 1:
             raise ValueError("bad time")
         valid_until = int(value)
         if valid_until > _MAX_INT64:

@@ -202,6 +202,10 @@ async def test_duplicated_headers_are_refused(
         ({"X-Forwarded-Method": "GET\\"}, "X-Forwarded-Method"),
         ({"X-Original-URI": "orders/1"}, "X-Original-URI"),
         ({"X-Original-URI": "/a b"}, "X-Original-URI"),
+        # A fragment would hide the rest of the target from the check.
+        ({"X-Original-URI": "/orders/x#/../../admin"}, "X-Original-URI"),
+        ({"X-Forwarded-Uri": "/orders/x#/../admin"}, "X-Forwarded-Uri"),
+        ({"X-Original-URL": "http://h/orders/x#/../admin"}, "X-Original-URL"),
         ({"X-Forwarded-Uri": "http://h/a"}, "X-Forwarded-Uri"),
         ({"X-Original-URL": "ftp://h/a"}, "X-Original-URL"),
         ({"X-Original-URL": "https://user@h/a"}, "X-Original-URL"),

@@ -391,3 +391,27 @@ async def test_children_too_large_to_use_are_refused(make_client: ClientFactory)
 async def test_no_child_survives_a_concurrent_revocation(client: Client, parent_kind: str) -> None:
     minted = await cs.no_child_survives_a_concurrent_revocation(client, parent_kind)
     assert minted > 0
+
+
+async def test_a_hand_appended_far_future_time_is_inherited_as_the_latest_expiry(
+    client: Client,
+) -> None:
+    """A parent's time beyond 9999-12-31 (appended without the key) still gives children."""
+    from service.store.store import MAX_EXPIRY
+    from service.tokens import encoding
+
+    _, auth = await new_user(client)
+    _, token = await create_named(client, auth, "parent")
+    m = pymacaroons.Macaroon.deserialize(encoding.onedata_unescape(token))
+    m.add_first_party_caveat(f"time < {MAX_EXPIRY * 10}")
+    parent = encoding.onedata_escape(m.serialize().rstrip("="))
+    headers = {"X-Auth-Token": parent}
+    resp = await client.post(f"{API}/user/tokens/named", json={"name": "child"}, headers=headers)
+    child = (await expect(resp, 201))["token"]
+    assert f"time < {MAX_EXPIRY}" in caveat_texts(child)
+    resp = await client.post(
+        f"{API}/user/tokens/temporary",
+        json={"caveats": [{"type": "time", "validUntil": NOW + 60}]},
+        headers=headers,
+    )
+    assert f"time < {NOW + 60}" in caveat_texts((await expect(resp, 201))["token"])
