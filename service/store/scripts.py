@@ -19,6 +19,7 @@ _LIBRARIES = {
     "mint_temporary": ("gcra", "lineage"),
     "mint_f5": ("gcra",),
     "mint_f5_user": ("gcra",),
+    "unmint_f5": ("gcra",),
     "check_named": ("lineage",),
     "check_owner": ("lineage",),
 }

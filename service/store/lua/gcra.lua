@@ -4,6 +4,7 @@
 --
 -- gcra_peek(key, now, interval, limit) -> {allowed, remaining, retry_ms, reset_ms, new_tat}
 -- gcra_commit(key, now, result) stores the new theoretical arrival time.
+-- gcra_release(key, now, interval) gives one cell back (below).
 local function gcra_peek(key, now, interval, limit)
   local tat = tonumber(redis.call('GET', key))
   if not tat or tat < now then
@@ -24,6 +25,20 @@ end
 
 local function gcra_reply(status, r)
   return {status, r[2], r[3], r[4]}
+end
+
+-- gcra_release(key, now, interval) gives back one cell taken earlier (a
+-- reserved login that turned out good, a mint that was undone).
+local function gcra_release(key, now, interval)
+  local tat = tonumber(redis.call('GET', key))
+  if tat then
+    local new_tat = tat - interval
+    if new_tat <= now then
+      redis.call('DEL', key)
+    else
+      redis.call('SET', key, string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+    end
+  end
 end
 
 -- Expiries and TTLs are whole seconds no later than 9999-12-31T23:59:59Z

@@ -4,15 +4,7 @@
 -- gives back one earlier 'hit' (a reserved attempt that turned out good).
 local now, interval, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if ARGV[4] == 'release' then
-  local tat = tonumber(redis.call('GET', KEYS[1]))
-  if tat then
-    local new_tat = tat - interval
-    if new_tat <= now then
-      redis.call('DEL', KEYS[1])
-    else
-      redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
-    end
-  end
+  gcra_release(KEYS[1], now, interval)
   return {'ok', 0, 0, 0}
 end
 local r = gcra_peek(KEYS[1], now, interval, limit)
