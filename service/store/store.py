@@ -399,9 +399,7 @@ class Store:
         queued = [
             self._queue(
                 "ratelimit",
-                keys=[
-                    key,
-                ],
+                keys=[key],
                 args=[now, _interval_ms(p), p.limit, "hit"],
             )
             for key, p in counters
@@ -863,11 +861,10 @@ class Store:
         now_ms = self._now_ms()
         ttl = max(1, math.ceil(expires - now_ms / 1000))
         user_key = self.keys.user_rate(uid, user_policy.name)
-        user_interval = _interval_ms(user_policy)
         app_interval = _interval_ms(app_policy)
         # The user's counter and a child's link share the user's slot: one script.
         user_keys = [user_key]
-        user_args: list[Any] = [now_ms, user_interval, user_policy.limit]
+        user_args: list[Any] = [now_ms, _interval_ms(user_policy), user_policy.limit]
         if lineage is not None:
             ancestors, generation = lineage
             user_keys.append(self.keys.link(uid, tid))
@@ -896,11 +893,7 @@ class Store:
         status = _s(reply[0])
         if status != "ok" and user_result.allowed:
             # Nothing was minted: the user's cell goes back (with the next batch).
-            self._queue(
-                "ratelimit",
-                keys=[user_key],
-                args=[now_ms, user_interval, user_policy.limit, "release"],
-            )
+            self._release([(user_key, user_policy)])
         if status == "notfound":
             raise NotFound("application not found")
         if status == "disabled":
