@@ -34,6 +34,7 @@ from multidict import istr
 from service.appkeys import AUTHORITY, SETTINGS, STATE, TRUSTED_PROXIES
 from service.authority import F5Verification
 from service.errors import StoreTimeout, StoreUnavailable, TokenRejected, TokenRevoked
+from service.lru import BoundedLRU
 from service.metrics import TALLY, VERIFICATIONS
 from service.tokens.errors import CaveatUnknown, CaveatUnverified, TokenError, TokenExpired
 from service.web.auth import token_from_headers
@@ -245,7 +246,8 @@ class Describer:
 
     def __init__(self, proxies: TrustedProxies) -> None:
         self._proxies = proxies
-        self._memo: list[dict[str, Any]] = [{} for _ in _NAMES]
+        # Keyed by what a client may send: LRU, so a flood evicts only the oldest.
+        self._memo: list[BoundedLRU[str, Any]] = [BoundedLRU(_MEMO_SIZE) for _ in _NAMES]
         self._readers: tuple[Callable[[str, int], Any], ...] = (
             _method,
             _target,
@@ -275,9 +277,7 @@ class Describer:
                 # The reason, not the exception: raising one object again and
                 # again would lengthen its traceback each time.
                 value = _Reason(refused)
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            memo[raw] = value
+            memo.put(raw, value)
         if value.__class__ is _Reason:
             raise _Refused(value)
         return value

@@ -15,8 +15,12 @@ from collections.abc import Iterable
 
 from aiohttp_remotes import XForwardedFiltered
 
+from service.lru import BoundedLRU
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 AUTH_CHECK_PREFIX = "/auth/check"
+# Answers remembered per set of proxies (peer addresses, X-Forwarded-For chains).
+_REMEMBERED = 4096
 
 
 class TrustedProxies:
@@ -27,8 +31,10 @@ class TrustedProxies:
             ipaddress.ip_network(n, strict=False) for n in networks
         )
         self.filtered = XForwardedFiltered(set(self.networks)) if self.networks else None
-        self._answers: dict[str, bool] = {}
-        self._clients: dict[str, str | None] = {}
+        # Keyed by what peers and clients send: LRU, so a flood evicts only the oldest.
+        self._answers: BoundedLRU[str, bool] = BoundedLRU(_REMEMBERED)
+        # A chain's client, in a 1-tuple: None (a malformed chain) is an answer too.
+        self._clients: BoundedLRU[str, tuple[str | None]] = BoundedLRU(_REMEMBERED)
 
     def trusts(self, address: str | None) -> bool:
         """Whether the direct peer at `address` is a trusted proxy (answers remembered)."""
@@ -42,9 +48,7 @@ class TrustedProxies:
                 known = False
             else:
                 known = any(ip in net for net in self.networks)
-            if len(self._answers) >= 4096:
-                self._answers.clear()
-            self._answers[address] = known
+            self._answers.put(address, known)
         return known
 
     def client_of(self, chain: str) -> str | None:
@@ -53,15 +57,11 @@ class TrustedProxies:
         The leftmost hop when every hop is trusted; None when an entry is not an
         IP address (the header is malformed). Answers are remembered (bounded).
         """
-        try:
-            return self._clients[chain]
-        except KeyError:
-            pass
-        client = self._client_of(chain)
-        if len(self._clients) >= 4096:
-            self._clients.clear()
-        self._clients[chain] = client
-        return client
+        known = self._clients.get(chain)
+        if known is None:
+            known = (self._client_of(chain),)
+            self._clients.put(chain, known)
+        return known[0]
 
     def _client_of(self, chain: str) -> str | None:
         hops = chain.split(",")
