@@ -40,6 +40,8 @@ class RequestState:
     trusted_proxy: bool = False
     principal: Principal | None = None
     subject: str | None = None
+    # The user an admin acts for (their tokens), when not themselves.
+    on_behalf_of: str | None = None
 
 
 STATE = web.RequestKey("state", RequestState)

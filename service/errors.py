@@ -138,6 +138,15 @@ class WrongTokenType(TokenRejected):
         self.received = received
 
 
+class NotAnInviteToken(TokenRejected):
+    """An invite token was expected; this service issues none (Onezone's notAnInviteToken)."""
+
+    def __init__(self, expected: str, received: str) -> None:
+        super().__init__("not an invite token")
+        self.expected = expected
+        self.received = received
+
+
 class AuthenticationFailed(Unauthorized):
     """Credentials were presented and refused; `cause` says why (a token or store error)."""
 

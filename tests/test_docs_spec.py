@@ -20,6 +20,7 @@ PUBLIC_ONEZONE = {
     "/api/v3/onezone/tokens/confine",
     "/api/v3/onezone/tokens/verify_access_token",
     "/api/v3/onezone/tokens/verify_identity_token",
+    "/api/v3/onezone/tokens/verify_invite_token",
 }
 
 

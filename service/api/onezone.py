@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -18,13 +19,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apispec import docs, request_schema
 
-from service.appkeys import AUTHORITY, SETTINGS
+from service.appkeys import AUTHORITY, SETTINGS, STATE
 from service.authority import F5_LOCATION, Authority, Kind, check_time_range
 from service.errors import (
     BadValue,
     Forbidden,
     MissingAtLeastOneValue,
     NameOccupied,
+    NotAnInviteToken,
     NotFound,
     RateLimitResult,
     StoreError,
@@ -44,6 +46,8 @@ from service.web.responses import json_response
 
 from . import docs as d
 from . import onezone_schemas as s
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/api/v3/onezone"
 TAGS = ["onezone"]
@@ -311,13 +315,17 @@ async def delete_client_token(request: web.Request) -> web.Response:
 @request_schema(s.OnezoneNamedTokenCreateRequestSchema, required=True)
 async def create_named_token(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_named_token,{user}")
+    return await _create_named(request, principal, principal.user_id)
+
+
+async def _create_named(request: web.Request, principal: Principal, uid: str) -> web.Response:
     body = _body(request)
     name: str = body["name"]
     check_name(name)
     kind: Kind = body.get("type", "access")
     cavs = parse_caveats(body.get("caveats"))
     minted = await _authority(request).mint_named(
-        principal.user_id,
+        uid,
         name,
         kind,
         cavs,
@@ -340,7 +348,11 @@ async def create_named_token(request: web.Request) -> web.Response:
 )
 async def list_named_tokens(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_named_tokens,{user}")
-    names = await _authority(request).store.list_named(principal.user_id)
+    return await _list_named(request, principal.user_id)
+
+
+async def _list_named(request: web.Request, uid: str) -> web.Response:
+    names = await _authority(request).store.list_named(uid)
     return json_response({"tokens": [names[n] for n in sorted(names)]})
 
 
@@ -362,13 +374,19 @@ async def delete_named_tokens(request: web.Request) -> web.Response:
 async def get_named_token_by_name(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     principal = await authenticate(request, api_gri=f"token.{name}.user_named_token,{{user}}")
+    return await _named_by_name(request, principal, principal.user_id, name)
+
+
+async def _named_by_name(
+    request: web.Request, principal: Principal, uid: str, name: str
+) -> web.Response:
     _may_see_serialized(principal)
     authority = _authority(request)
-    tid = (await authority.store.list_named(principal.user_id)).get(name)
+    tid = (await authority.store.list_named(uid)).get(name)
     if tid is None:
         raise NotFound("token not found")
-    record = await _record(authority, principal.user_id, tid)
-    return json_response(named_token_json(authority, principal.user_id, tid, record))
+    record = await _record(authority, uid, tid)
+    return json_response(named_token_json(authority, uid, tid, record))
 
 
 def _may_see_serialized(principal: Principal) -> None:
@@ -377,40 +395,71 @@ def _may_see_serialized(principal: Principal) -> None:
         raise Forbidden("a confined token may not read serialized tokens")
 
 
-async def _owner(request: web.Request) -> tuple[Principal, str]:
+async def _named_token(
+    request: web.Request, scope: str = "", *, serialized: bool = False
+) -> tuple[Principal, str, str]:
+    """The caller, the token `{id}` and its owner: the caller, or anyone's for an admin.
+
+    One's own token is found in one's own slot; another's through the owner
+    index. A token of someone else is `forbidden` unless the caller is an
+    admin; an unknown id is `notFound` for everyone.
+    """
     tid = request.match_info["id"]
-    return await authenticate(request, api_gri=f"token.{tid}.instance"), tid
+    principal = await authenticate(request, api_gri=f"token.{tid}.instance{scope}")
+    if serialized:
+        # Before any lookup: a confined token learns nothing of which ids exist.
+        _may_see_serialized(principal)
+    if not _is_token_id(tid):
+        raise NotFound("token not found")
+    store = _authority(request).store
+    if await store.get_named(principal.user_id, tid) is not None:
+        return principal, tid, principal.user_id
+    owner = await store.token_owner(tid)
+    if owner is None or owner == principal.user_id:
+        raise NotFound("token not found")
+    if not principal.admin:
+        raise Forbidden("the token belongs to another user")
+    request[STATE].on_behalf_of = owner
+    return principal, tid, owner
 
 
 @_documented(
-    "Get a named token",
+    "Get a named token (the owner's, or any for an admin)",
     {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(403, 404, *AUTH_ERRORS)},
     parameters=[TOKEN_ID],
 )
 async def get_named_token(request: web.Request) -> web.Response:
-    principal, tid = await _owner(request)
-    _may_see_serialized(principal)
+    _, tid, owner = await _named_token(request, serialized=True)
     authority = _authority(request)
-    record = await _record(authority, principal.user_id, tid)
-    return json_response(named_token_json(authority, principal.user_id, tid, record))
+    record = await _record(authority, owner, tid)
+    return json_response(named_token_json(authority, owner, tid, record))
 
 
 @_documented(
-    "Modify a named token: its custom metadata or revoked flag",
-    {**d.ok(204, description="Modified"), **d.onezone_errors(400, 404, 413, *AUTH_ERRORS)},
+    "Get whether a named token is revoked (its owner, or an admin)",
+    {**d.ok(200, s.OnezoneNamedTokenStatusSchema), **d.onezone_errors(403, 404, *AUTH_ERRORS)},
+    parameters=[TOKEN_ID],
+)
+async def get_named_token_status(request: web.Request) -> web.Response:
+    _, tid, owner = await _named_token(request, ":shared")
+    record = await _record(_authority(request), owner, tid)
+    return json_response({"revoked": record.get("revoked") == "1"})
+
+
+@_documented(
+    "Modify a named token: its custom metadata or revoked flag (its owner, or an admin)",
+    {**d.ok(204, description="Modified"), **d.onezone_errors(400, 403, 404, 413, *AUTH_ERRORS)},
     parameters=[TOKEN_ID],
 )
 @request_schema(s.OnezoneNamedTokenUpdateRequestSchema, required=True)
 async def update_named_token(request: web.Request) -> web.Response:
-    principal, tid = await _owner(request)
+    _, tid, owner = await _named_token(request)
     body = _body(request)
     if "customMetadata" not in body and "revoked" not in body:
         raise MissingAtLeastOneValue(("customMetadata", "revoked"))
-    if not _is_token_id(tid):
-        raise NotFound("token not found")
     custom = body.get("customMetadata")
     await _authority(request).store.update_named(
-        principal.user_id,
+        owner,
         tid,
         custom=json.dumps(custom) if custom is not None else None,
         revoked=body.get("revoked"),
@@ -419,15 +468,13 @@ async def update_named_token(request: web.Request) -> web.Response:
 
 
 @_documented(
-    "Delete a named token",
-    {**d.ok(204, description="Deleted"), **d.onezone_errors(404, *AUTH_ERRORS)},
+    "Delete a named token (its owner's, or any for an admin)",
+    {**d.ok(204, description="Deleted"), **d.onezone_errors(403, 404, *AUTH_ERRORS)},
     parameters=[TOKEN_ID],
 )
 async def delete_named_token(request: web.Request) -> web.Response:
-    principal, tid = await _owner(request)
-    if not _is_token_id(tid):
-        raise NotFound("token not found")
-    await _authority(request).store.delete_named(principal.user_id, tid)
+    _, tid, owner = await _named_token(request)
+    await _authority(request).store.delete_named(owner, tid)
     return web.Response(status=204)
 
 
@@ -447,12 +494,14 @@ async def delete_named_token(request: web.Request) -> web.Response:
 @request_schema(s.OnezoneTemporaryTokenCreateRequestSchema, required=True)
 async def create_temporary_token(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_temporary_token,{user}")
+    return await _create_temporary(request, principal, principal.user_id)
+
+
+async def _create_temporary(request: web.Request, principal: Principal, uid: str) -> web.Response:
     body = _body(request)
     kind: Kind = body.get("type", "access")
     cavs = parse_caveats(body.get("caveats"))
-    minted = await _authority(request).mint_temporary(
-        principal.user_id, kind, cavs, parent=principal.parent
-    )
+    minted = await _authority(request).mint_temporary(uid, kind, cavs, parent=principal.parent)
     return _minted("temporary", {"token": minted.token}, 201, minted.rate)
 
 
@@ -465,7 +514,11 @@ async def create_temporary_token(request: web.Request) -> web.Response:
 )
 async def get_temporary_generation(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="temporary_token_secret.{user}.user:shared")
-    generation = await _authority(request).store.temporary_generation(principal.user_id)
+    return await _temporary_generation(request, principal.user_id)
+
+
+async def _temporary_generation(request: web.Request, uid: str) -> web.Response:
+    generation = await _authority(request).store.temporary_generation(uid)
     return json_response({"generation": generation})
 
 
@@ -475,10 +528,191 @@ async def get_temporary_generation(request: web.Request) -> web.Response:
 )
 async def revoke_temporary_tokens(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_temporary_tokens,{user}")
+    return await _revoke_temporary(request, principal.user_id)
+
+
+async def _revoke_temporary(request: web.Request, uid: str) -> web.Response:
     await _authority(request).store.revoke_temporary(
-        principal.user_id, request.app[SETTINGS].onezone.max_temporary_token_ttl
+        uid, request.app[SETTINGS].onezone.max_temporary_token_ttl
     )
     return web.Response(status=204)
+
+
+# ---------------------------------------------- any user's tokens (admins)
+
+USER_ID = _path("id", "User id: the hex id of usr-<id>")
+OTHER_USERS = (
+    "For the user themselves and for admins (users created with --admin, this "
+    "service's stand-in for Onezone's oz_tokens_manage); anyone else gets `forbidden`. "
+    "An admin's action is logged with the admin as `subject` and the user as `on_behalf_of`."
+)
+ANOTHER_USERS_MINT = (
+    " Minting for another user takes the admin's Basic credentials: a token "
+    "credential is refused with `forbidden` there, since what it mints would have "
+    "to die with it, and its record would live in another user's slot."
+)
+
+
+def _is_user_id(uid: str) -> bool:
+    return _is_token_id(uid)
+
+
+async def _for_user(request: web.Request, gri: str, *, mint: bool = False) -> tuple[Principal, str]:
+    """The caller and the user `{id}` they act for: themselves, or anyone for an admin.
+
+    `gri` is the route's GRI with `{id}` for the user (api caveats see the
+    user's id; a malformed id is `null` there and no one's).
+    """
+    uid = request.match_info["id"]
+    valid = _is_user_id(uid)
+    principal = await authenticate(request, api_gri=gri.replace("{id}", uid if valid else "null"))
+    if uid == principal.user_id:
+        return principal, uid
+    if not principal.admin:
+        raise Forbidden("only admins act for other users")
+    if not valid or not await _authority(request).store.user_exists(uid):
+        raise NotFound("user not found")
+    if mint and principal.parent is not None:
+        raise Forbidden("tokens for another user are minted with Basic credentials")
+    request[STATE].on_behalf_of = uid
+    return principal, uid
+
+
+_USER_ERRORS = (403, 404, *AUTH_ERRORS)
+
+
+@_documented(
+    "Create a named token for a user",
+    {
+        **d.ok(
+            201,
+            s.OnezoneNamedTokenCreateResponseSchema,
+            "Created",
+            {**d.LOCATION_HEADER, **d.RATE_LIMIT_HEADERS},
+        ),
+        **d.onezone_errors(400, 413, *_USER_ERRORS),
+    },
+    parameters=[USER_ID],
+    description="As POST /user/tokens/named, for user {id}: the token is theirs (subject, "
+    "listing, their `mint` rate limit). " + OTHER_USERS + ANOTHER_USERS_MINT,
+)
+@request_schema(s.OnezoneNamedTokenCreateRequestSchema, required=True)
+async def create_named_token_for_user(request: web.Request) -> web.Response:
+    principal, uid = await _for_user(request, "token.null.user_named_token,{id}", mint=True)
+    return await _create_named(request, principal, uid)
+
+
+@_documented(
+    "List the ids of a user's named tokens",
+    {**d.ok(200, s.OnezoneTokensSchema, "Token ids"), **d.onezone_errors(*_USER_ERRORS)},
+    parameters=[USER_ID],
+    description=OTHER_USERS,
+)
+async def list_named_tokens_of_user(request: web.Request) -> web.Response:
+    _, uid = await _for_user(request, "token.null.user_named_tokens,{id}")
+    return await _list_named(request, uid)
+
+
+@_documented(
+    "Delete all named tokens of a user",
+    {**d.ok(204, description="Deleted"), **d.onezone_errors(*_USER_ERRORS)},
+    parameters=[USER_ID],
+    description=OTHER_USERS,
+)
+async def delete_named_tokens_of_user(request: web.Request) -> web.Response:
+    _, uid = await _for_user(request, "token.null.user_named_tokens,{id}")
+    await _authority(request).store.delete_all_named(uid)
+    return web.Response(status=204)
+
+
+@_documented(
+    "Get a named token of a user by its name",
+    {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(*_USER_ERRORS)},
+    parameters=[USER_ID, _path("name", "The token's name")],
+    description=OTHER_USERS,
+)
+async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    principal, uid = await _for_user(request, f"token.{name}.user_named_token,{{id}}")
+    return await _named_by_name(request, principal, uid, name)
+
+
+@_documented(
+    "Create a temporary token for a user (a time caveat is required)",
+    {
+        **d.ok(201, s.OnezoneTokenSchema, "Created", d.RATE_LIMIT_HEADERS),
+        **d.onezone_errors(400, 413, *_USER_ERRORS),
+    },
+    parameters=[USER_ID],
+    description="As POST /user/tokens/temporary, for user {id}. "
+    + OTHER_USERS
+    + ANOTHER_USERS_MINT,
+)
+@request_schema(s.OnezoneTemporaryTokenCreateRequestSchema, required=True)
+async def create_temporary_token_for_user(request: web.Request) -> web.Response:
+    principal, uid = await _for_user(request, "token.null.user_temporary_token,{id}", mint=True)
+    return await _create_temporary(request, principal, uid)
+
+
+@_documented(
+    "Get the generation of a user's temporary tokens",
+    {**d.ok(200, s.OnezoneTemporaryTokenGenerationSchema), **d.onezone_errors(*_USER_ERRORS)},
+    parameters=[USER_ID],
+    description=OTHER_USERS,
+)
+async def get_temporary_generation_of_user(request: web.Request) -> web.Response:
+    _, uid = await _for_user(request, "temporary_token_secret.{id}.user:shared")
+    return await _temporary_generation(request, uid)
+
+
+@_documented(
+    "Revoke all temporary tokens of a user",
+    {**d.ok(204, description="Revoked"), **d.onezone_errors(*_USER_ERRORS)},
+    parameters=[USER_ID],
+    description=OTHER_USERS,
+)
+async def revoke_temporary_tokens_of_user(request: web.Request) -> web.Response:
+    _, uid = await _for_user(request, "token.null.user_temporary_tokens,{id}")
+    return await _revoke_temporary(request, uid)
+
+
+@_documented(
+    "List the ids of every user's named tokens (admins)",
+    {**d.ok(200, s.OnezoneTokensSchema, "Token ids"), **d.onezone_errors(403, *AUTH_ERRORS)},
+    description="Streamed as it is read: users are walked with SSCAN and each user's name "
+    "index with HSCAN, a step at a time, so neither Redis nor this service ever holds the "
+    "whole list; the order is unspecified. A store failure before the first step is a 503; "
+    "one after the reply has begun ends the connection without the closing `]}`, so a "
+    "client never takes a partial list for a whole one.",
+)
+async def list_all_named_tokens(request: web.Request) -> web.StreamResponse:
+    principal = await authenticate(request, api_gri="token.null.list")
+    if not principal.admin:
+        raise Forbidden("only admins list every user's tokens")
+    steps = _authority(request).store.iter_named_ids()
+    # The first step before the status line, so that a store down is a clean 503.
+    first = await anext(steps, None)
+    response = web.StreamResponse(
+        headers={"Content-Type": "application/json", "X-Request-Id": request[STATE].request_id}
+    )
+    await response.prepare(request)
+    try:
+        separator = b""
+        await response.write(b'{"tokens":[')
+        step = first
+        while step is not None:
+            chunk = b",".join(b'"' + tid.encode() + b'"' for tid in step if _is_token_id(tid))
+            if chunk:
+                await response.write(separator + chunk)
+                separator = b","
+            step = await anext(steps, None)
+        await response.write(b"]}")
+    except StoreError as err:
+        # The status line is gone: the only honest answer left is a cut connection.
+        log.warning("listing every named token failed mid-reply: %s", type(err).__name__)
+        if request.transport is not None:
+            request.transport.abort()
+    return response
 
 
 # ------------------------------------------------ public token operations
@@ -602,6 +836,26 @@ async def verify_identity_token(request: web.Request) -> web.Response:
     return await _verify(request, "identity")
 
 
+@_documented(
+    "Verify an invite token: this service issues none, so every token is refused",
+    {
+        **d.ok(200, s.OnezoneVerifyTokenResponseSchema, "Never: no invite token exists here"),
+        **d.onezone_errors(400, 413),
+    },
+    public=True,
+    description="Invite tokens are not supported. A token of this service (any encoding) "
+    "is refused with Onezone's notAnInviteToken (details: expectedInviteType, received); "
+    "a foreign or malformed one with badToken.",
+)
+@request_schema(s.OnezoneVerifyInviteRequestSchema, required=True)
+async def verify_invite_token(request: web.Request) -> web.Response:
+    body = _body(request)
+    # As Onezone, the type is judged before the signature: it is no secret.
+    _, ident = _authority(request).parse_onezone(body["token"])
+    TALLY.inc(_VERIFIED_INVALID)
+    raise NotAnInviteToken(body.get("expectedInviteType", "any"), ident.kind)
+
+
 # --------------------------------------------------------------------- user
 
 
@@ -658,4 +912,15 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(f"{PREFIX}/tokens/confine", confine_token)
     r.add_post(f"{PREFIX}/tokens/verify_access_token", verify_access_token)
     r.add_post(f"{PREFIX}/tokens/verify_identity_token", verify_identity_token)
+    r.add_post(f"{PREFIX}/tokens/verify_invite_token", verify_invite_token)
+    r.add_get(f"{PREFIX}/tokens/named", list_all_named_tokens, allow_head=False)
+    r.add_get(f"{PREFIX}/tokens/named/{{id}}/status", get_named_token_status, allow_head=False)
+    users = f"{PREFIX}/users/{{id}}/tokens"
+    r.add_post(f"{users}/named", create_named_token_for_user)
+    r.add_get(f"{users}/named", list_named_tokens_of_user, allow_head=False)
+    r.add_delete(f"{users}/named", delete_named_tokens_of_user)
+    r.add_get(f"{users}/named/name/{{name}}", get_named_token_of_user_by_name, allow_head=False)
+    r.add_post(f"{users}/temporary", create_temporary_token_for_user)
+    r.add_get(f"{users}/temporary", get_temporary_generation_of_user, allow_head=False)
+    r.add_delete(f"{users}/temporary", revoke_temporary_tokens_of_user)
     r.add_get(f"{PREFIX}/user", get_user, allow_head=False)

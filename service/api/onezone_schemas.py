@@ -144,6 +144,34 @@ class OnezoneVerifyRequestSchema(_Body):
     )
 
 
+INVITE_TYPES = (
+    "userJoinGroup",
+    "groupJoinGroup",
+    "userJoinSpace",
+    "groupJoinSpace",
+    "supportSpace",
+    "harvesterJoinSpace",
+    "registerOneprovider",
+    "userJoinCluster",
+    "groupJoinCluster",
+    "userJoinHarvester",
+    "groupJoinHarvester",
+    "spaceJoinHarvester",
+)
+
+
+class OnezoneVerifyInviteRequestSchema(_Body):
+    """Onezone's VerifyInviteTokenRequest; this service issues no invite tokens."""
+
+    token = _token()
+    peerIp = fields.IP(metadata={"error_kind": "iPv4Address", "example": "10.0.0.1"})
+    consumerToken = fields.String(metadata={"description": "The consumer's identity token"})
+    expectedInviteType = fields.String(
+        validate=validate.OneOf(INVITE_TYPES),
+        metadata={"error_kind": "notAllowed", "example": "userJoinGroup"},
+    )
+
+
 # Response bodies: documentation only.
 
 
@@ -193,6 +221,10 @@ class OnezoneNamedTokenSchema(Schema):
     metadata = fields.Nested(OnezoneTokenMetadataSchema, required=True)
     revoked = fields.Boolean(required=True)
     token = fields.String(required=True, allow_none=True)
+
+
+class OnezoneNamedTokenStatusSchema(Schema):
+    revoked = fields.Boolean(required=True)
 
 
 class OnezoneTemporaryTokenGenerationSchema(Schema):

@@ -34,6 +34,10 @@ class Keys:
     def name_index(self, uid: str) -> str:
         return f"{self.prefix}:{{u:{uid}}}:names"
 
+    def token_owner(self, tid: str) -> str:
+        """The owner of a named token, by its id alone (a key of its own slot; TTL)."""
+        return f"{self.prefix}:owner:{tid}"
+
     def link(self, uid: str, tid: str) -> str:
         """The lineage of a child token whose own record is elsewhere (or absent)."""
         return f"{self.prefix}:{{u:{uid}}}:link:{tid}"

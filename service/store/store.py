@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -439,6 +439,11 @@ class Store:
         fields.extend(["exp", expires or 0])
         for k, v in record.items():
             fields.extend([k, v])
+        # The id's owner index, in the same round trip (another slot, so not in
+        # the script); written first, it is taken back if the mint is refused.
+        owner_key = self.keys.token_owner(tid)
+        owner_args = ("SET", owner_key, uid, "EX", ttl) if ttl else ("SET", owner_key, uid)
+        self.batcher.execute(*owner_args).add_done_callback(_retrieved)
         reply = await self._script(
             "mint_named",
             keys=[
@@ -459,6 +464,8 @@ class Store:
             ],
         )
         status = _s(reply[0])
+        if status != "ok":
+            self.batcher.execute("DEL", owner_key).add_done_callback(_retrieved)
         if status == "nouser":
             raise NotFound("user not found")
         result = _rate_result(policy, reply)
@@ -467,6 +474,78 @@ class Store:
         if status == "exists":
             raise NameOccupied("name", f"a token named {name!r} already exists")
         return result
+
+    @translate_errors
+    async def token_owner(self, tid: str) -> str | None:
+        """The id of the user who owns named token `tid`, if it was recorded with an owner index.
+
+        A hint, not the truth: the token's record in the owner's slot decides
+        whether the token exists (the index may outlive a record by moments).
+        """
+        uid = await self.batcher.execute("GET", self.keys.token_owner(tid))
+        return _s(uid) if uid is not None else None
+
+    def _forget_owners(self, tids: Sequence[str]) -> list[asyncio.Future[Any]]:
+        # One command per id: in a cluster each id's index has its own slot.
+        return [self.batcher.execute("DEL", self.keys.token_owner(t)) for t in tids]
+
+    @translate_errors
+    async def user_exists(self, uid: str) -> bool:
+        return bool(await self.batcher.execute("EXISTS", self.keys.user(uid)))
+
+    async def iter_named_ids(self, users_per_step: int = 256) -> AsyncIterator[list[str]]:
+        """Every user's live named token ids, a step of users at a time.
+
+        Nothing is read in one piece: the user set is walked with SSCAN and each
+        user's name index with HSCAN, so Redis never runs a command longer than
+        one step, and memory holds one step's ids. Users created or removed
+        while the walk goes on may or may not be listed (SCAN's guarantee);
+        a user seen twice is listed once.
+        """
+        seen: set[str] = set()
+        cursor: Any = 0
+        while True:
+            # A reply is raw ([cursor, items]) or, through a cluster pipeline,
+            # parsed by redis-py ((cursor, items) / (cursor, {field: value})).
+            cursor, members = await self._call(
+                "SSCAN", self.keys.users(), cursor, "COUNT", users_per_step
+            )
+            uids = [u for u in (_s(m) for m in members) if u not in seen]
+            seen.update(uids)
+            ids = await self._named_ids_of(uids)
+            if ids:
+                yield ids
+            if int(cursor) == 0:
+                return
+
+    async def _named_ids_of(self, uids: Sequence[str]) -> list[str]:
+        """The live named token ids of these users (each name index walked with HSCAN)."""
+        now = self._now()
+        out: list[str] = []
+        pending: dict[str, Any] = dict.fromkeys(uids, 0)
+        while pending:
+            replies = await asyncio.gather(
+                *(
+                    self._call("HSCAN", self.keys.name_index(uid), c, "COUNT", 1000)
+                    for uid, c in pending.items()
+                )
+            )
+            following: dict[str, Any] = {}
+            for uid, reply in zip(pending, replies, strict=True):
+                cursor, items = reply
+                values = items.values() if isinstance(items, dict) else items[1::2]
+                for value in values:
+                    tid, _, exp = _s(value).partition(":")
+                    if exp.isdigit() and (int(exp) == 0 or int(exp) > now):
+                        out.append(tid)
+                if int(cursor) != 0:
+                    following[uid] = cursor
+            pending = following
+        return out
+
+    @translate_errors
+    async def _call(self, *args: Any) -> Any:
+        return await self.batcher.execute(*args)
 
     @translate_errors
     async def get_named(self, uid: str, tid: str) -> dict[str, str] | None:
@@ -519,6 +598,7 @@ class Store:
             keys=[self.keys.name_index(uid), self.keys.named_record(uid, tid)],
             args=[self.keys.revocations(), tid, record.get("name", "")],
         )
+        await asyncio.gather(*self._forget_owners([tid]))
 
     @translate_errors
     async def delete_all_named(self, uid: str) -> int:
@@ -528,11 +608,15 @@ class Store:
             return 0
         keys = [self.keys.name_index(uid)]
         args: list[str] = [self.keys.revocations()]
+        tids = []
         for name, value in raw.items():
             tid = value.partition(":")[0]
+            tids.append(tid)
             keys.append(self.keys.named_record(uid, tid))
             args.extend([tid, name])
-        return int(await self._script("delete_named", keys=keys, args=args))
+        deleted = int(await self._script("delete_named", keys=keys, args=args))
+        await asyncio.gather(*self._forget_owners(tids))
+        return deleted
 
     # The check_* lookups answer from the verification cache when they can;
     # only a miss goes to Redis (and counts as a store operation).

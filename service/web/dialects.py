@@ -120,6 +120,15 @@ ONEZONE: dict[type[BaseException], tuple[int, str, Details, Describe]] = {
         lambda err: {"received": _type_json(err.received)},
         lambda err: f"Expected an access token, but received a(n) {err.received} token.",
     ),
+    e.NotAnInviteToken: (
+        400,
+        "notAnInviteToken",
+        lambda err: {"expectedInviteType": err.expected, "received": _type_json(err.received)},
+        lambda err: (
+            f"Expected an invitation token of type '{err.expected}', "
+            f"but received a(n) {err.received} token."
+        ),
+    ),
     e.TokenRejected: (400, "tokenInvalid", _none, lambda _: "Provided token is not valid."),
     te.TokenTooLarge: (
         400,

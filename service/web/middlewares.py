@@ -282,6 +282,11 @@ class Edge:
                         "duration_ms": round(elapsed * 1000, 3),
                         "request_id": rid,
                         "subject": state.subject,
+                        **(
+                            {"on_behalf_of": state.on_behalf_of}
+                            if state.on_behalf_of is not None
+                            else {}
+                        ),
                     }
                 )
 

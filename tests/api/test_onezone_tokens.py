@@ -219,16 +219,21 @@ async def test_list_and_delete_all_named_tokens(client: Client) -> None:
     await create_named(client, auth, "token-0")
 
 
-async def test_named_token_of_another_user_is_not_found(client: Client) -> None:
+async def test_named_token_of_another_user_is_forbidden(client: Client) -> None:
+    """As in Onezone: another user's token is `forbidden` (not an admin), an unknown id notFound."""
     _, alice = await new_user(client, "alice")
     _, bob = await new_user(client, "bob")
     tid, token = await create_named(client, alice, "private")
     url = f"{API}/tokens/named/{tid}"
-    await expect_error(await client.get(url, headers=bob), 404, "notFound")
+    await expect_error(await client.get(url, headers=bob), 403, "forbidden")
+    await expect_error(await client.get(f"{url}/status", headers=bob), 403, "forbidden")
     await expect_error(
-        await client.patch(url, json={"revoked": True}, headers=bob), 404, "notFound"
+        await client.patch(url, json={"revoked": True}, headers=bob), 403, "forbidden"
     )
-    await expect_error(await client.delete(url, headers=bob), 404, "notFound")
+    await expect_error(await client.delete(url, headers=bob), 403, "forbidden")
+    assert (await expect(await client.get(f"{url}/status", headers=alice), 200)) == {
+        "revoked": False
+    }
     await expect_error(
         await client.get(f"{API}/user/tokens/named/name/private", headers=bob), 404, "notFound"
     )
@@ -577,6 +582,12 @@ async def test_routes_are_in_the_swagger_spec(client: Client) -> None:
         f"{API}/user/tokens/named": {"post", "get", "delete"},
         f"{API}/user/tokens/named/name/{{name}}": {"get"},
         f"{API}/tokens/named/{{id}}": {"get", "patch", "delete"},
+        f"{API}/tokens/named/{{id}}/status": {"get"},
+        f"{API}/tokens/named": {"get"},
+        f"{API}/users/{{id}}/tokens/named": {"post", "get", "delete"},
+        f"{API}/users/{{id}}/tokens/named/name/{{name}}": {"get"},
+        f"{API}/users/{{id}}/tokens/temporary": {"post", "get", "delete"},
+        f"{API}/tokens/verify_invite_token": {"post"},
         f"{API}/user/tokens/temporary": {"post", "get", "delete"},
         f"{API}/tokens/examine": {"post"},
         f"{API}/tokens/confine": {"post"},
