@@ -167,8 +167,8 @@ def test_walkthrough_runs_against_a_real_service(redis_url: str) -> None:
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     expected = _expected_statuses(script)
     assert len(seen) == len(expected), (seen, expected)
-    for got, want in zip(seen, expected, strict=True):
-        assert got == want or (want == "2xx" and got.startswith("2")), (seen, expected)
+    for i, (got, want) in enumerate(zip(seen, expected, strict=True)):
+        assert got == want or (want == "2xx" and got.startswith("2")), (i, got, want, seen)
     text = out.stdout
     assert "Deprecation: @1561939200" in text
     assert text.count('"tokenRevoked"') == 2
@@ -176,3 +176,5 @@ def test_walkthrough_runs_against_a_real_service(redis_url: str) -> None:
     assert "format: onezone" in text or "location: onezone" in text
     assert "X-Auth-Namespace: team-a" in text and "X-Auth-App: orders" in text
     assert "added alice" in text
+    assert '{"revoked":false}' in text and '{"revoked":true}' in text
+    assert '"notAnInviteToken"' in text and '"forbidden"' in text
