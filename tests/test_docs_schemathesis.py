@@ -177,6 +177,8 @@ def test_every_operation_got_cases(api_schema: Any) -> None:
     assert total >= MIN_CASES
     # The credentials worked: authenticated routes of both dialects answered 2xx.
     assert 200 in SEEN["GET /api/v3/onezone/user"]
+    assert 200 in SEEN["GET /api/v3/onezone/tokens/named"]
+    assert 400 in SEEN["POST /api/v3/onezone/tokens/verify_invite_token"]
     assert 200 in SEEN["GET /api/web/namespaces"]
     assert (
         200
