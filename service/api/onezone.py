@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -557,15 +557,17 @@ def _is_user_id(uid: str) -> bool:
     return _is_token_id(uid)
 
 
-async def _for_user(request: web.Request, gri: str, *, mint: bool = False) -> tuple[Principal, str]:
+async def _for_user(
+    request: web.Request, gri: Callable[[str], str], *, mint: bool = False
+) -> tuple[Principal, str]:
     """The caller and the user `{id}` they act for: themselves, or anyone for an admin.
 
-    `gri` is the route's GRI with `{id}` for the user (api caveats see the
-    user's id; a malformed id is `null` there and no one's).
+    `gri(user id)` is the route's GRI, for api caveats (a malformed id is
+    `null` there, and no one's).
     """
     uid = request.match_info["id"]
     valid = _is_user_id(uid)
-    principal = await authenticate(request, api_gri=gri.replace("{id}", uid if valid else "null"))
+    principal = await authenticate(request, api_gri=gri(uid if valid else "null"))
     if uid == principal.user_id:
         return principal, uid
     if not principal.admin:
@@ -598,7 +600,9 @@ _USER_ERRORS = (403, 404, *AUTH_ERRORS)
 )
 @request_schema(s.OnezoneNamedTokenCreateRequestSchema, required=True)
 async def create_named_token_for_user(request: web.Request) -> web.Response:
-    principal, uid = await _for_user(request, "token.null.user_named_token,{id}", mint=True)
+    principal, uid = await _for_user(
+        request, lambda uid: f"token.null.user_named_token,{uid}", mint=True
+    )
     return await _create_named(request, principal, uid)
 
 
@@ -609,7 +613,7 @@ async def create_named_token_for_user(request: web.Request) -> web.Response:
     description=OTHER_USERS,
 )
 async def list_named_tokens_of_user(request: web.Request) -> web.Response:
-    _, uid = await _for_user(request, "token.null.user_named_tokens,{id}")
+    _, uid = await _for_user(request, lambda uid: f"token.null.user_named_tokens,{uid}")
     return await _list_named(request, uid)
 
 
@@ -620,7 +624,7 @@ async def list_named_tokens_of_user(request: web.Request) -> web.Response:
     description=OTHER_USERS,
 )
 async def delete_named_tokens_of_user(request: web.Request) -> web.Response:
-    _, uid = await _for_user(request, "token.null.user_named_tokens,{id}")
+    _, uid = await _for_user(request, lambda uid: f"token.null.user_named_tokens,{uid}")
     await _authority(request).store.delete_all_named(uid)
     return web.Response(status=204)
 
@@ -633,7 +637,7 @@ async def delete_named_tokens_of_user(request: web.Request) -> web.Response:
 )
 async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    principal, uid = await _for_user(request, f"token.{name}.user_named_token,{{id}}")
+    principal, uid = await _for_user(request, lambda uid: f"token.{name}.user_named_token,{uid}")
     return await _named_by_name(request, principal, uid, name)
 
 
@@ -650,7 +654,9 @@ async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
 )
 @request_schema(s.OnezoneTemporaryTokenCreateRequestSchema, required=True)
 async def create_temporary_token_for_user(request: web.Request) -> web.Response:
-    principal, uid = await _for_user(request, "token.null.user_temporary_token,{id}", mint=True)
+    principal, uid = await _for_user(
+        request, lambda uid: f"token.null.user_temporary_token,{uid}", mint=True
+    )
     return await _create_temporary(request, principal, uid)
 
 
@@ -661,7 +667,7 @@ async def create_temporary_token_for_user(request: web.Request) -> web.Response:
     description=OTHER_USERS,
 )
 async def get_temporary_generation_of_user(request: web.Request) -> web.Response:
-    _, uid = await _for_user(request, "temporary_token_secret.{id}.user:shared")
+    _, uid = await _for_user(request, lambda uid: f"temporary_token_secret.{uid}.user:shared")
     return await _temporary_generation(request, uid)
 
 
@@ -672,7 +678,7 @@ async def get_temporary_generation_of_user(request: web.Request) -> web.Response
     description=OTHER_USERS,
 )
 async def revoke_temporary_tokens_of_user(request: web.Request) -> web.Response:
-    _, uid = await _for_user(request, "token.null.user_temporary_tokens,{id}")
+    _, uid = await _for_user(request, lambda uid: f"token.null.user_temporary_tokens,{uid}")
     return await _revoke_temporary(request, uid)
 
 
