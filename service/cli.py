@@ -19,13 +19,17 @@ import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from service import logs
 from service import settings as settings_mod
 from service.errors import ServiceError
 from service.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from service.store import Store, User
 
 log = logging.getLogger("service")
 
@@ -286,10 +290,15 @@ def _serve_workers(settings: Settings) -> int:
 # store commands ----------------------------------------------------------
 
 
-def _with_store(args: argparse.Namespace, fn: Callable[[Any], Awaitable[None]]) -> int:
+def _with_store(
+    args: argparse.Namespace,
+    fn: Callable[[Any], Awaitable[None]],
+    settings: Settings | None = None,
+) -> int:
     from service.store import Store, passwords
 
-    settings = _load_settings(args)
+    if settings is None:
+        settings = _load_settings(args)
     passwords.configure(settings.scrypt)
     if settings.redis.url.startswith("memory://"):
         print(
@@ -326,8 +335,98 @@ def _read_password(args: argparse.Namespace) -> str:
     return password
 
 
+async def _user(store: Store, name: str) -> User:
+    """The user of this name; NotFound (exit status 1) when there is none."""
+    from service.errors import NotFound
+
+    user = await store.get_user_by_name(name)
+    if user is None:
+        raise NotFound(f"no user {name}")
+    return user
+
+
+async def _named_tokens(store: Store, uid: str) -> list[dict[str, Any]]:
+    """A user's live named tokens, ordered by name, as the JSON of `users tokens --json`.
+
+    Only what an operator needs to tell them apart: never the token itself,
+    its caveats or its signing key.
+    """
+    names = await store.list_named(uid)
+    tids = [names[n] for n in sorted(names)]
+    records = await asyncio.gather(*(store.get_named(uid, t) for t in tids))
+    return [
+        {
+            "id": tid,
+            "name": record.get("name", ""),
+            "type": "identity" if record.get("type") == "identity" else "access",
+            "creationTime": int(record.get("created", "0")),
+            "expires": int(record.get("exp", "0")) or None,
+            "revoked": record.get("revoked") == "1",
+        }
+        # A record that expired since the index was read is gone: not listed.
+        for tid, record in zip(tids, records, strict=True)
+        if record is not None
+    ]
+
+
+def _utc(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_token_table(tokens: Sequence[dict[str, Any]], generation: int) -> str:
+    """`users tokens` for a terminal: aligned columns, then the temporary-token generation."""
+    lines = ["no named tokens"]
+    if tokens:
+        rows = [("ID", "NAME", "TYPE", "CREATED", "EXPIRES", "REVOKED")]
+        rows += [
+            (
+                t["id"],
+                t["name"],
+                t["type"],
+                _utc(t["creationTime"]),
+                "never" if t["expires"] is None else _utc(t["expires"]),
+                "yes" if t["revoked"] else "no",
+            )
+            for t in tokens
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        ]
+    lines.append(f"temporary tokens: generation {generation}")
+    return "\n".join(lines)
+
+
 def cmd_users(args: argparse.Namespace) -> int:
     action = args.users_action
+    if action == "tokens":
+
+        async def tokens(store: Store) -> None:
+            user = await _user(store, args.name)
+            listed = await _named_tokens(store, user.id)
+            generation = await store.temporary_generation(user.id)
+            if args.json:
+                print(json.dumps({"tokens": listed, "temporaryGeneration": generation}))
+            else:
+                print(format_token_table(listed, generation))
+
+        return _with_store(args, tokens)
+    if action == "revoke-tokens":
+        settings = _load_settings(args)
+
+        async def revoke_tokens(store: Store) -> None:
+            user = await _user(store, args.name)
+            deleted = await store.delete_all_named(user.id)
+            # The generation must outlive every temporary token: the service's own TTL.
+            ttl = settings.onezone.max_temporary_token_ttl
+            generation = await store.revoke_temporary(user.id, ttl)
+            print(
+                f"deleted {deleted} named token(s) of {user.name}; "
+                f"their temporary tokens are revoked (generation {generation})"
+            )
+
+        return _with_store(args, revoke_tokens, settings)
     if action == "add":
         password = _read_password(args)
 
@@ -370,11 +469,7 @@ def cmd_namespaces(args: argparse.Namespace) -> int:
             await store.delete_namespace(args.name)
             print(f"removed namespace {args.name} with its applications")
         elif action in {"grant", "revoke"}:
-            uid = await store.user_id(args.user)
-            if uid is None:
-                from service.errors import NotFound
-
-                raise NotFound(f"no user {args.user}")
+            uid = (await _user(store, args.user)).id
             if action == "grant":
                 await store.grant(args.namespace, uid, args.role)
                 print(f"{args.user} is {args.role} of {args.namespace}")
@@ -462,16 +557,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = sub.add_parser("users", help="manage users in the configured store")
     users_sub = users.add_subparsers(dest="users_action", required=True)
-    add = users_sub.add_parser("add")
+    add = users_sub.add_parser("add", help="create a user (asks for the password)")
     add.add_argument("name")
     add.add_argument("--admin", action="store_true")
     add.add_argument("--password-stdin", action="store_true")
-    passwd = users_sub.add_parser("passwd")
+    passwd = users_sub.add_parser("passwd", help="set a user's password")
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true")
-    remove = users_sub.add_parser("remove")
+    remove = users_sub.add_parser("remove", help="remove a user; all their tokens fail")
     remove.add_argument("name")
-    users_sub.add_parser("list")
+    users_sub.add_parser("list", help="print every user: name, id, admin or user")
+    user_tokens = users_sub.add_parser(
+        "tokens",
+        help="list a user's live named tokens (never the tokens themselves) "
+        "and their temporary-token generation",
+    )
+    user_tokens.add_argument("name")
+    user_tokens.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"tokens": [...], "temporaryGeneration": N} instead of a table',
+    )
+    revoke_tokens = users_sub.add_parser(
+        "revoke-tokens",
+        help="delete all of a user's named tokens and revoke all their temporary tokens "
+        "(the user may still mint new ones: change the password or remove the user too)",
+    )
+    revoke_tokens.add_argument("name")
     users.set_defaults(func=cmd_users)
 
     ns = sub.add_parser("namespaces", help="manage F5 namespaces and role bindings")

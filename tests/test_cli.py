@@ -8,14 +8,23 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from redis_procs import RedisProcess
 
+from service import settings as settings_mod
+from service.authority import Authority
 from service.cli import GC_GEN0_THRESHOLD, settle_heap
+from service.clock import SystemClock
+from service.errors import TokenRejected
+from service.store import Store
 from service.tokens import encoding
+from service.tokens.caveats import TimeCaveat
 from service.tokens.identifiers import F5Identifier, OnezoneIdentifier
-from service.tokens.keys import KeyRing
+from service.tokens.keys import KeyRing, SigningKey
 from service.tokens.macaroon import Caveat, Macaroon, mint
 
 SEED = "MDAxNWxvY2F00aW9uIG9uZXpvbmUKMDAzYmlkZW500aWZpZXIgSlVxNGFLVkJSTXVFN3FLbHNQVHlNX00lLeHpYZXNWdVFSMGNfMldpOXFZNAowMDFhY2lkIHRpbWUgPCAxNTIyMzU4MzMzCjAwMmZzaWduYXR1cmUgv02ByyOA9802H02rPMB7Y9mIhDVAjYDmjAUjtrMs13znukK"
@@ -149,6 +158,138 @@ def test_users_and_namespaces_on_real_redis(redis_url: str, redis_server: RedisP
     assert run("namespaces", "remove", "ns1", env=env).returncode == 0
     assert run("users", "remove", "alice", env=env).returncode == 0
     assert "alice" not in run("users", "list", env=env).stdout
+
+
+@pytest.fixture
+async def authority(redis_url: str) -> AsyncIterator[Authority]:
+    """Mints into the Redis the commands act on, as the service would (real records)."""
+    settings = settings_mod.load(environ={}).replace(redis__url=redis_url)
+    store = Store(settings.redis)
+    keyring = KeyRing([SigningKey("k1", b"\x01" * 32, "active")])
+    yield Authority(settings, keyring, store, SystemClock())
+    await store.close()
+
+
+def _iso(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_users_tokens_lists_live_named_tokens(redis_url: str, authority: Authority) -> None:
+    env = {"TOKEN_SERVICE_REDIS_URL": redis_url}
+    alice = await authority.store.create_user("alice", "pw")
+    out = run("users", "tokens", "alice", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "no named tokens\ntemporary tokens: generation 0\n"
+
+    later = int(time.time()) + 3600
+    zeta = await authority.mint_named(alice.id, "zeta", "access", [TimeCaveat(later)], {})
+    alpha = await authority.mint_named(alice.id, "alpha two", "identity", [], {})
+    mid = await authority.mint_named(alice.id, "mid", "access", [], {}, revoked=True)
+    gone = await authority.mint_named(alice.id, "gone", "access", [TimeCaveat(1_600_000_000)], {})
+    temporary = await authority.mint_temporary(alice.id, "access", [TimeCaveat(later)])
+    await authority.store.revoke_temporary(alice.id, 3600)
+    created = {
+        t.token_id: _iso(
+            int((await authority.store.get_named(alice.id, t.token_id) or {})["created"])
+        )
+        for t in (zeta, alpha, mid)
+    }
+
+    out = run("users", "tokens", "alice", env=env)
+    assert out.returncode == 0, out.stderr
+    header, *rows, last = out.stdout.splitlines()
+    assert last == "temporary tokens: generation 1"
+    # Aligned: each column starts where its heading does (a name may hold spaces).
+    headings = ["ID", "NAME", "TYPE", "CREATED", "EXPIRES", "REVOKED"]
+    starts = [header.index(h) for h in headings]
+    assert header.split() == headings and starts[0] == 0
+    cells = [
+        [row[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)] for row in rows
+    ]
+    assert all(row[b - 2 : b] == "  " for row in rows for b in starts[1:])
+    # Ordered by name; the expired token is not there.
+    assert cells == [
+        [alpha.token_id, "alpha two", "identity", created[alpha.token_id], "never", "no"],
+        [mid.token_id, "mid", "access", created[mid.token_id], "never", "yes"],
+        [zeta.token_id, "zeta", "access", created[zeta.token_id], _iso(later), "no"],
+    ]
+    assert gone.token_id not in out.stdout
+    for minted in (zeta, alpha, mid, gone, temporary):
+        assert minted.token not in out.stdout
+    assert out.stderr == ""
+
+
+async def test_users_tokens_json(redis_url: str, authority: Authority) -> None:
+    env = {"TOKEN_SERVICE_REDIS_URL": redis_url}
+    alice = await authority.store.create_user("alice", "pw")
+    out = run("users", "tokens", "alice", "--json", env=env)
+    assert json.loads(out.stdout) == {"tokens": [], "temporaryGeneration": 0}
+
+    later = int(time.time()) + 3600
+    b = await authority.mint_named(alice.id, "b", "identity", [TimeCaveat(later)], {}, revoked=True)
+    a = await authority.mint_named(alice.id, "a", "access", [], {})
+    await authority.mint_named(alice.id, "old", "access", [TimeCaveat(1_600_000_000)], {})
+    records = {t: await authority.store.get_named(alice.id, t) for t in (a.token_id, b.token_id)}
+
+    out = run("users", "tokens", "alice", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {
+        "tokens": [
+            {
+                "id": a.token_id,
+                "name": "a",
+                "type": "access",
+                "creationTime": int((records[a.token_id] or {})["created"]),
+                "expires": None,
+                "revoked": False,
+            },
+            {
+                "id": b.token_id,
+                "name": "b",
+                "type": "identity",
+                "creationTime": int((records[b.token_id] or {})["created"]),
+                "expires": later,
+                "revoked": True,
+            },
+        ],
+        "temporaryGeneration": 0,
+    }
+    assert a.token not in out.stdout and b.token not in out.stdout
+
+
+def test_users_tokens_of_an_unknown_user(redis_url: str) -> None:
+    env = {"TOKEN_SERVICE_REDIS_URL": redis_url}
+    for args in (("tokens", "nobody"), ("tokens", "nobody", "--json"), ("revoke-tokens", "nobody")):
+        out = run("users", *args, env=env)
+        assert out.returncode == 1
+        assert out.stderr == "error: no user nobody\n" and out.stdout == ""
+
+
+async def test_users_revoke_tokens_kills_every_token(redis_url: str, authority: Authority) -> None:
+    env = {"TOKEN_SERVICE_REDIS_URL": redis_url}
+    alice = await authority.store.create_user("alice", "pw")
+    bob = await authority.store.create_user("bob", "pw")
+    later = int(time.time()) + 3600
+    named = [await authority.mint_named(alice.id, f"t{i}", "access", [], {}) for i in range(3)]
+    temporary = await authority.mint_temporary(alice.id, "access", [TimeCaveat(later)])
+    kept = await authority.mint_named(bob.id, "kept", "access", [], {})
+    for minted in (*named, temporary, kept):
+        await authority.verify_onezone(minted.token, authority.context())
+
+    out = run("users", "revoke-tokens", "alice", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("deleted 3 named token(s) of alice;")
+    assert "(generation 1)" in out.stdout
+    for minted in (*named, temporary):
+        with pytest.raises(TokenRejected):
+            await authority.verify_onezone(minted.token, authority.context())
+    await authority.verify_onezone(kept.token, authority.context())
+    listed = json.loads(run("users", "tokens", "alice", "--json", env=env).stdout)
+    assert listed == {"tokens": [], "temporaryGeneration": 1}
+    # Nothing left to delete: the switch may be thrown again.
+    out = run("users", "revoke-tokens", "alice", env=env)
+    assert out.stdout.startswith("deleted 0 named token(s) of alice;")
+    assert "(generation 2)" in out.stdout
 
 
 def test_request_log_is_one_json_line_per_request() -> None:
