@@ -351,9 +351,6 @@ async def _named_tokens(store: Store, uid: str) -> list[dict[str, Any]]:
     Only what an operator needs to tell them apart: never the token itself,
     its caveats or its signing key.
     """
-    names = await store.list_named(uid)
-    tids = [names[n] for n in sorted(names)]
-    records = await asyncio.gather(*(store.get_named(uid, t) for t in tids))
     return [
         {
             "id": tid,
@@ -363,9 +360,7 @@ async def _named_tokens(store: Store, uid: str) -> list[dict[str, Any]]:
             "expires": int(record.get("exp", "0")) or None,
             "revoked": record.get("revoked") == "1",
         }
-        # A record that expired since the index was read is gone: not listed.
-        for tid, record in zip(tids, records, strict=True)
-        if record is not None
+        for tid, record in await store.named_records(uid)
     ]
 
 

@@ -9,7 +9,6 @@ stands for the token's subject.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
@@ -198,14 +197,6 @@ def _is_token_id(tid: str) -> bool:
     return len(tid) == 32 and all(c in "0123456789abcdef" for c in tid)
 
 
-async def _named_tokens(authority: Authority, user_id: str) -> list[tuple[str, dict[str, str]]]:
-    """The user's live named tokens as (id, record), ordered by name."""
-    names = await authority.store.list_named(user_id)
-    tids = [names[n] for n in sorted(names)]
-    records = await asyncio.gather(*(authority.store.get_named(user_id, t) for t in tids))
-    return [(t, r) for t, r in zip(tids, records, strict=True) if r is not None]
-
-
 _MINTED = {kind: TOKENS_MINTED.labels(kind) for kind in ("named", "temporary")}
 
 
@@ -269,7 +260,7 @@ async def list_client_tokens(request: web.Request) -> web.Response:
     authority = _authority(request)
     tokens = [
         authority.named_token_from_record(principal.user_id, tid, record)
-        for tid, record in await _named_tokens(authority, principal.user_id)
+        for tid, record in await authority.store.named_records(principal.user_id)
     ]
     return json_response({"tokens": [t for t in tokens if t is not None]})
 

@@ -569,6 +569,13 @@ class Store:
             await self.client.hdel(self.keys.name_index(uid), *stale)
         return live
 
+    async def named_records(self, uid: str) -> list[tuple[str, dict[str, str]]]:
+        """The user's live named tokens as (id, record), ordered by name."""
+        names = await self.list_named(uid)
+        tids = [names[n] for n in sorted(names)]
+        records = await asyncio.gather(*(self.get_named(uid, t) for t in tids))
+        return [(t, r) for t, r in zip(tids, records, strict=True) if r is not None]
+
     @translate_errors
     async def update_named(
         self, uid: str, tid: str, *, custom: str | None = None, revoked: bool | None = None
