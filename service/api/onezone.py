@@ -161,9 +161,9 @@ def _bad_token_value(key: str, err: TokenError) -> BadValue:
 
 
 def named_token_json(
-    authority: Authority, user_id: str, tid: str, record: dict[str, str]
+    authority: Authority, user_id: str, tid: str, record: dict[str, str], revoked: bool
 ) -> dict[str, Any]:
-    """A token record as Onezone's NamedToken."""
+    """A token record as Onezone's NamedToken; `revoked` also when its lineage is dead."""
     texts: list[str] = json.loads(record.get("caveats", "[]"))
     cavs: list[Any] = []
     for text in texts:
@@ -181,7 +181,7 @@ def named_token_json(
             "creationTime": int(record.get("created", "0")),
             "custom": json.loads(record.get("custom", "{}")),
         },
-        "revoked": record.get("revoked") == "1",
+        "revoked": revoked,
         "token": authority.named_token_from_record(user_id, tid, record),
     }
 
@@ -377,7 +377,8 @@ async def _named_by_name(
     if tid is None:
         raise NotFound("token not found")
     record = await _record(authority, uid, tid)
-    return json_response(named_token_json(authority, uid, tid, record))
+    revoked = await _revoked(authority, uid, tid)
+    return json_response(named_token_json(authority, uid, tid, record, revoked))
 
 
 def _may_see_serialized(principal: Principal) -> None:
@@ -410,8 +411,28 @@ async def _named_token(
         raise NotFound("token not found")
     if not principal.admin:
         raise Forbidden("the token belongs to another user")
+    if serialized:
+        _may_hand_out(principal)
     request[STATE].on_behalf_of = owner
     return principal, tid, owner
+
+
+def _may_hand_out(principal: Principal) -> None:
+    """Another user's credentials (minted or serialized) go only to Basic credentials.
+
+    Whatever a token hands out must die with it, and another user's token
+    lives in that user's slot, out of reach of the token's lineage.
+    """
+    if principal.parent is not None:
+        raise Forbidden("another user's tokens are handed out to Basic credentials only")
+
+
+async def _revoked(authority: Authority, owner: str, tid: str) -> bool:
+    """Whether the token is revoked: its own flag, or its lineage (a revoked or gone parent)."""
+    status = (await authority.store.check_named(owner, tid)).status
+    if status in ("norecord", "nouser"):
+        raise NotFound("token not found")
+    return status != "ok"
 
 
 @_documented(
@@ -423,7 +444,8 @@ async def get_named_token(request: web.Request) -> web.Response:
     _, tid, owner = await _named_token(request, serialized=True)
     authority = _authority(request)
     record = await _record(authority, owner, tid)
-    return json_response(named_token_json(authority, owner, tid, record))
+    revoked = await _revoked(authority, owner, tid)
+    return json_response(named_token_json(authority, owner, tid, record, revoked))
 
 
 @_documented(
@@ -433,8 +455,7 @@ async def get_named_token(request: web.Request) -> web.Response:
 )
 async def get_named_token_status(request: web.Request) -> web.Response:
     _, tid, owner = await _named_token(request, ":shared")
-    record = await _record(_authority(request), owner, tid)
-    return json_response({"revoked": record.get("revoked") == "1"})
+    return json_response({"revoked": await _revoked(_authority(request), owner, tid)})
 
 
 @_documented(
@@ -549,12 +570,13 @@ def _is_user_id(uid: str) -> bool:
 
 
 async def _for_user(
-    request: web.Request, gri: Callable[[str], str], *, mint: bool = False
+    request: web.Request, gri: Callable[[str], str], *, hands_out: bool = False
 ) -> tuple[Principal, str]:
     """The caller and the user `{id}` they act for: themselves, or anyone for an admin.
 
     `gri(user id)` is the route's GRI, for api caveats (a malformed id is
-    `null` there, and no one's).
+    `null` there, and no one's). `hands_out`: the route gives the caller a
+    credential of the user (a new token, or a serialized one).
     """
     uid = request.match_info["id"]
     valid = _is_user_id(uid)
@@ -565,8 +587,8 @@ async def _for_user(
         raise Forbidden("only admins act for other users")
     if not valid or not await _authority(request).store.user_exists(uid):
         raise NotFound("user not found")
-    if mint and principal.parent is not None:
-        raise Forbidden("tokens for another user are minted with Basic credentials")
+    if hands_out:
+        _may_hand_out(principal)
     request[STATE].on_behalf_of = uid
     return principal, uid
 
@@ -592,7 +614,7 @@ _USER_ERRORS = (403, 404, *AUTH_ERRORS)
 @request_schema(s.OnezoneNamedTokenCreateRequestSchema, required=True)
 async def create_named_token_for_user(request: web.Request) -> web.Response:
     principal, uid = await _for_user(
-        request, lambda uid: f"token.null.user_named_token,{uid}", mint=True
+        request, lambda uid: f"token.null.user_named_token,{uid}", hands_out=True
     )
     return await _create_named(request, principal, uid)
 
@@ -628,7 +650,9 @@ async def delete_named_tokens_of_user(request: web.Request) -> web.Response:
 )
 async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    principal, uid = await _for_user(request, lambda uid: f"token.{name}.user_named_token,{uid}")
+    principal, uid = await _for_user(
+        request, lambda uid: f"token.{name}.user_named_token,{uid}", hands_out=True
+    )
     return await _named_by_name(request, principal, uid, name)
 
 
@@ -646,7 +670,7 @@ async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
 @request_schema(s.OnezoneTemporaryTokenCreateRequestSchema, required=True)
 async def create_temporary_token_for_user(request: web.Request) -> web.Response:
     principal, uid = await _for_user(
-        request, lambda uid: f"token.null.user_temporary_token,{uid}", mint=True
+        request, lambda uid: f"token.null.user_temporary_token,{uid}", hands_out=True
     )
     return await _create_temporary(request, principal, uid)
 
@@ -704,11 +728,18 @@ async def list_all_named_tokens(request: web.Request) -> web.StreamResponse:
                 separator = b","
             step = await anext(steps, None)
         await response.write(b"]}")
-    except StoreError as err:
-        # The status line is gone: the only honest answer left is a cut connection.
-        log.warning("listing every named token failed mid-reply: %s", type(err).__name__)
+    except ConnectionError:
+        # The client left: nothing is wrong here, and nothing more to send.
+        log.info("client left while every named token was listed")
+    except Exception as err:
+        # The status line is gone: another response cannot follow, so the only
+        # honest answer left is a cut connection (the JSON stays unclosed).
+        level = logging.WARNING if isinstance(err, StoreError) else logging.ERROR
+        log.log(level, "listing every named token failed mid-reply: %s", type(err).__name__)
         if request.transport is not None:
             request.transport.abort()
+    finally:
+        await steps.aclose()
     return response
 
 
@@ -848,9 +879,11 @@ async def verify_identity_token(request: web.Request) -> web.Response:
 async def verify_invite_token(request: web.Request) -> web.Response:
     body = _body(request)
     # As Onezone, the type is judged before the signature: it is no secret.
-    _, ident = _authority(request).parse_onezone(body["token"])
+    _, ident = _authority(request).parse(body["token"])
     TALLY.inc(_VERIFIED_INVALID)
-    raise NotAnInviteToken(body.get("expectedInviteType", "any"), ident.kind)
+    # An F5 AuthToken is an access token too (to its application).
+    kind = ident.kind if isinstance(ident, OnezoneIdentifier) else "access"
+    raise NotAnInviteToken(body.get("expectedInviteType", "any"), kind)
 
 
 # --------------------------------------------------------------------- user

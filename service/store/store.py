@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -493,14 +493,15 @@ class Store:
     async def user_exists(self, uid: str) -> bool:
         return bool(await self.batcher.execute("EXISTS", self.keys.user(uid)))
 
-    async def iter_named_ids(self, users_per_step: int = 256) -> AsyncIterator[list[str]]:
+    async def iter_named_ids(self, users_per_step: int = 256) -> AsyncGenerator[list[str], None]:
         """Every user's live named token ids, a step of users at a time.
 
         Nothing is read in one piece: the user set is walked with SSCAN and each
         user's name index with HSCAN, so Redis never runs a command longer than
-        one step, and memory holds one step's ids. Users created or removed
-        while the walk goes on may or may not be listed (SCAN's guarantee);
-        a user seen twice is listed once.
+        one step, and memory holds one round's ids (and the ids of a user whose
+        index takes several rounds, until it is done). Users and tokens created
+        or removed while the walk goes on may or may not be listed (SCAN's
+        guarantee); nothing is listed twice.
         """
         seen: set[str] = set()
         cursor: Any = 0
@@ -512,17 +513,18 @@ class Store:
             )
             uids = [u for u in (_s(m) for m in members) if u not in seen]
             seen.update(uids)
-            ids = await self._named_ids_of(uids)
-            if ids:
+            async for ids in self._named_ids_of(uids):
                 yield ids
             if int(cursor) == 0:
                 return
 
-    async def _named_ids_of(self, uids: Sequence[str]) -> list[str]:
-        """The live named token ids of these users (each name index walked with HSCAN)."""
+    async def _named_ids_of(self, uids: Sequence[str]) -> AsyncIterator[list[str]]:
+        """The live named token ids of these users, one HSCAN round of their indexes at a time."""
         now = self._now()
-        out: list[str] = []
         pending: dict[str, Any] = dict.fromkeys(uids, 0)
+        # HSCAN may return a field twice when the hash is resized under it: the
+        # ids of a user walked in several rounds are remembered until done.
+        walked: dict[str, set[str]] = {}
         while pending:
             replies = await asyncio.gather(
                 *(
@@ -530,18 +532,29 @@ class Store:
                     for uid, c in pending.items()
                 )
             )
+            out: list[str] = []
             following: dict[str, Any] = {}
             for uid, reply in zip(pending, replies, strict=True):
                 cursor, items = reply
                 values = items.values() if isinstance(items, dict) else items[1::2]
+                seen = walked.get(uid)
+                if seen is None and int(cursor) != 0:
+                    seen = walked[uid] = set()
                 for value in values:
                     tid, _, exp = _s(value).partition(":")
                     if exp.isdigit() and (int(exp) == 0 or int(exp) > now):
+                        if seen is not None:
+                            if tid in seen:
+                                continue
+                            seen.add(tid)
                         out.append(tid)
                 if int(cursor) != 0:
                     following[uid] = cursor
+                else:
+                    walked.pop(uid, None)
             pending = following
-        return out
+            if out:
+                yield out
 
     @translate_errors
     async def _call(self, *args: Any) -> Any:

@@ -257,6 +257,9 @@ class Edge:
                     raise
                 response = render_exception(request, exc)
             except asyncio.CancelledError:
+                # The client left and aiohttp cancelled the handler: nginx's
+                # "client closed request", not a server error.
+                status = 499
                 raise
             except Exception as exc:
                 response = render_exception(request, exc)

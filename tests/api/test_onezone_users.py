@@ -473,13 +473,21 @@ async def test_every_token_of_ours_is_not_an_invite_token(client: Client, people
     await refused(await client.post(url, json={"token": named[:-4] + "AAAA"}), 400, "badToken")
 
 
-async def test_foreign_and_malformed_tokens_are_bad_tokens(client: Client, people: People) -> None:
+async def test_f5_tokens_are_not_invite_tokens_and_foreign_ones_are_bad(
+    client: Client, people: People
+) -> None:
     url = f"{API}/tokens/verify_invite_token"
-    # An F5 token is this service's, but not an Onezone token.
+    # An F5 AuthToken is this service's too: an access token, not an invite token.
     await app_for(client, people.alice)
     _, alice_token = await create_named(client, people.alice, "f5-parent")
     f5 = await generate(client, alice_token)
-    foreign = (f5, SEED_TOKEN, "garbage", "", "A" * 40, "MDAx" + "\x00" * 8)
+    await refused(
+        await client.post(url, json={"token": f5}),
+        400,
+        "notAnInviteToken",
+        received={"accessToken": {}},
+    )
+    foreign = (SEED_TOKEN, "garbage", "", "A" * 40, "MDAx" + "\x00" * 8)
     for token in foreign:
         await refused(await client.post(url, json={"token": token}), 400, "badToken")
     await refused(await client.post(url, json={}), 400, "missingRequiredValue", key="token")
