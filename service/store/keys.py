@@ -3,7 +3,8 @@
 Keys that one script touches together share a hash tag (`{u:<user id>}` for a
 user's state, `{a:<namespace>/<app>}` for an application's), so the same
 scripts run on a single Redis, behind Sentinel and on Redis Cluster.
-Keys without a TTL: users, usernames, namespaces, role bindings, applications.
+Keys without a TTL: users, usernames, owner hints, namespaces, role bindings,
+applications.
 """
 
 from __future__ import annotations
@@ -34,9 +35,13 @@ class Keys:
     def name_index(self, uid: str) -> str:
         return f"{self.prefix}:{{u:{uid}}}:names"
 
-    def token_owner(self, tid: str) -> str:
-        """The owner of a named token, by its id alone (a key of its own slot; TTL)."""
-        return f"{self.prefix}:owner:{tid}"
+    def owner_hints(self, hint: str) -> str:
+        """The ids of the users whose id begins with `hint` (a named token's owner hint)."""
+        return f"{self.prefix}:hint:{hint}"
+
+    def owner_hints_built(self) -> str:
+        """Set once every user existing before the hints were kept has one."""
+        return f"{self.prefix}:hint:built"
 
     def link(self, uid: str, tid: str) -> str:
         """The lineage of a child token whose own record is elsewhere (or absent)."""

@@ -32,6 +32,7 @@ from service.errors import (
 )
 from service.lru import BoundedLRU
 from service.settings import RateLimitPolicy, RedisSettings
+from service.tokens.keys import OWNER_HINT_DIGITS
 
 from .batcher import CommandBatcher
 from .connection import Client, close_client, open_client, translate_errors
@@ -206,6 +207,7 @@ class Store:
         """Load the scripts (when Redis is up) and start the revocation feed."""
         try:
             await self.load_scripts()
+            await self.index_owner_hints()
         except Exception as e:
             log.warning("store not reachable at start (%s); retrying on demand", type(e).__name__)
         self.feed.start()
@@ -226,6 +228,7 @@ class Store:
         await self.client.ping()
         if not self.ready:
             await self.scripts.load(self.client)
+            await self.index_owner_hints()
             self.ready = True
         return True
 
@@ -277,6 +280,7 @@ class Store:
             self.keys.user(uid),
             mapping={"id": uid, "name": name, "pw": pw, "admin": int(admin), "created": created},
         )
+        await self.client.sadd(self.keys.owner_hints(uid[:OWNER_HINT_DIGITS]), uid)
         await self.client.sadd(self.keys.users(), uid)
         return User(uid, name, admin, created, pw)
 
@@ -362,6 +366,7 @@ class Store:
         await self.delete_all_named(user.id)
         await self.client.delete(self.keys.user(user.id), self.keys.temporary_generation(user.id))
         await self.client.srem(self.keys.users(), user.id)
+        await self.client.srem(self.keys.owner_hints(user.id[:OWNER_HINT_DIGITS]), user.id)
         await self.client.delete(self.keys.username(name))
         for ns in await self.list_namespaces():
             await self.client.hdel(self.keys.roles(ns), user.id)
@@ -439,11 +444,6 @@ class Store:
         fields.extend(["exp", expires or 0])
         for k, v in record.items():
             fields.extend([k, v])
-        # The id's owner index, in the same round trip (another slot, so not in
-        # the script); written first, it is taken back if the mint is refused.
-        owner_key = self.keys.token_owner(tid)
-        owner_args = ("SET", owner_key, uid, "EX", ttl) if ttl else ("SET", owner_key, uid)
-        self.batcher.execute(*owner_args).add_done_callback(_retrieved)
         reply = await self._script(
             "mint_named",
             keys=[
@@ -464,8 +464,6 @@ class Store:
             ],
         )
         status = _s(reply[0])
-        if status != "ok":
-            self.batcher.execute("DEL", owner_key).add_done_callback(_retrieved)
         if status == "nouser":
             raise NotFound("user not found")
         result = _rate_result(policy, reply)
@@ -477,17 +475,33 @@ class Store:
 
     @translate_errors
     async def token_owner(self, tid: str) -> str | None:
-        """The id of the user who owns named token `tid`, if it was recorded with an owner index.
+        """The user whose named token `tid` is, found from the owner hint in its id.
 
-        A hint, not the truth: the token's record in the owner's slot decides
-        whether the token exists (the index may outlive a record by moments).
+        A named token's id repeats the first digits of its owner's id
+        (`KeyRing.new_token_id`); the users whose id begins so (almost always
+        one) are kept in a set, and the one holding the token's record is it.
         """
-        uid = await self.batcher.execute("GET", self.keys.token_owner(tid))
-        return _s(uid) if uid is not None else None
+        hint = tid[8 : 8 + OWNER_HINT_DIGITS]
+        members = await self.batcher.execute("SMEMBERS", self.keys.owner_hints(hint))
+        for uid in sorted(_s(m) for m in members):
+            if await self.batcher.execute("EXISTS", self.keys.named_record(uid, tid)):
+                return uid
+        return None
 
-    def _forget_owners(self, tids: Sequence[str]) -> list[asyncio.Future[Any]]:
-        # One command per id: in a cluster each id's index has its own slot.
-        return [self.batcher.execute("DEL", self.keys.token_owner(t)) for t in tids]
+    async def index_owner_hints(self) -> None:
+        """Give every user an owner hint, once per store (users created since have one)."""
+        if await self.client.exists(self.keys.owner_hints_built()):
+            return
+        cursor: Any = 0
+        while True:
+            cursor, members = await self.client.sscan(self.keys.users(), cursor, count=1000)
+            for uid in (_s(m) for m in members):
+                await self.batcher.execute(
+                    "SADD", self.keys.owner_hints(uid[:OWNER_HINT_DIGITS]), uid
+                )
+            if int(cursor) == 0:
+                break
+        await self.client.set(self.keys.owner_hints_built(), 1)
 
     @translate_errors
     async def user_exists(self, uid: str) -> bool:
@@ -618,7 +632,6 @@ class Store:
             keys=[self.keys.name_index(uid), self.keys.named_record(uid, tid)],
             args=[self.keys.revocations(), tid, record.get("name", "")],
         )
-        await asyncio.gather(*self._forget_owners([tid]))
 
     @translate_errors
     async def delete_all_named(self, uid: str) -> int:
@@ -628,15 +641,11 @@ class Store:
             return 0
         keys = [self.keys.name_index(uid)]
         args: list[str] = [self.keys.revocations()]
-        tids = []
         for name, value in raw.items():
             tid = value.partition(":")[0]
-            tids.append(tid)
             keys.append(self.keys.named_record(uid, tid))
             args.extend([tid, name])
-        deleted = int(await self._script("delete_named", keys=keys, args=args))
-        await asyncio.gather(*self._forget_owners(tids))
-        return deleted
+        return int(await self._script("delete_named", keys=keys, args=args))
 
     # The check_* lookups answer from the verification cache when they can;
     # only a miss goes to Redis (and counts as a store operation).

@@ -32,9 +32,12 @@ KeyState: TypeAlias = Literal["active", "verify", "retired"]
 
 MIN_SECRET_BYTES = 32
 TOKEN_ID_RANDOM_BYTES = 12
+# Digits of a named token's id that repeat its owner's id (see new_token_id).
+OWNER_HINT_DIGITS = 10
 _STATES: frozenset[str] = frozenset({"active", "verify", "retired"})
 _KID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _TOKEN_ID = re.compile(r"[0-9a-f]{32}")
+_HEX = re.compile(r"[0-9a-f]+")
 _PURPOSE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 
 
@@ -167,12 +170,22 @@ class KeyRing:
         """Every key of the ring, in the order given."""
         return self._keys
 
-    def new_token_id(self, rand: Callable[[int], bytes] = os.urandom) -> str:
-        """Return a fresh token id: the active key's tag and 24 random hex digits."""
-        random_part = rand(TOKEN_ID_RANDOM_BYTES)
-        if len(random_part) != TOKEN_ID_RANDOM_BYTES:
+    def new_token_id(self, rand: Callable[[int], bytes] = os.urandom, owner: str = "") -> str:
+        """Return a fresh token id: the active key's tag, then 24 hex digits.
+
+        With an `owner` (a user id), the first OWNER_HINT_DIGITS of those are
+        the owner id's first digits, so that the owner of a named token can be
+        found from its id alone; the rest is random (56 bits, unique per user
+        far beyond any number of tokens one user mints).
+        """
+        hint = owner[:OWNER_HINT_DIGITS]
+        if len(hint) != OWNER_HINT_DIGITS or _HEX.fullmatch(hint) is None:
+            hint = ""  # an owner id that is not ours: no hint, all random
+        size = TOKEN_ID_RANDOM_BYTES - len(hint) // 2
+        random_part = rand(size)
+        if len(random_part) != size:
             raise ValueError("random source returned the wrong number of bytes")
-        return self._active.tag + random_part.hex()
+        return self._active.tag + hint + random_part.hex()
 
     def key_for_token_id(self, token_id: str) -> SigningKey:
         """Return the key that signed a token id; UnknownKey if unknown or retired."""

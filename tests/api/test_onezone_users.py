@@ -177,7 +177,7 @@ async def test_admin_lists_gets_and_deletes_a_users_named_tokens(
     assert (await ok(await client.get(f"{API}/user/tokens/named", headers=people.alice), 200)) == {
         "tokens": []
     }
-    # The owner index goes with them.
+    # Gone, for an admin too.
     for tid in tids:
         assert await client.app[STORE].token_owner(tid) is None
 

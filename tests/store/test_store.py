@@ -25,7 +25,7 @@ MINT = RateLimitPolicy("mint", limit=5, period=60)
 APP_USER = RateLimitPolicy("generate_token", limit=3, period=60)
 APP = RateLimitPolicy("generate_token_app", limit=100, period=60)
 
-LONG_LIVED = (":username:", ":users", ":namespaces", ":ns:", "}:user", "}:app")
+LONG_LIVED = (":username:", ":users", ":hint:", ":namespaces", ":ns:", "}:user", "}:app")
 
 
 @pytest.fixture(params=["memory", "redis", "cluster", "sentinel"])

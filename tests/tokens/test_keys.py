@@ -75,6 +75,18 @@ def test_token_ids_carry_the_active_tag() -> None:
         ring.new_token_id(lambda n: b"x")
 
 
+def test_named_token_ids_carry_an_owner_hint() -> None:
+    ring = KeyRing([A, B, C])
+    owner = "0123456789abcdef0123456789abcdef"
+    token_id = ring.new_token_id(lambda n: bytes(range(n)), owner=owner)
+    assert token_id == A.tag + owner[:10] + bytes(range(7)).hex()
+    assert len(token_id) == 32 and ring.key_for_token_id(token_id) is A
+    assert ring.new_token_id(owner=owner) != ring.new_token_id(owner=owner)
+    # An owner id that is not hex (not one of ours) gives no hint.
+    for odd in ("alice", "0123", "ABCDEF0123456789"):
+        assert ring.new_token_id(lambda n: b"\x00" * n, owner=odd) == A.tag + "0" * 24
+
+
 def test_lookup_by_tag() -> None:
     ring = KeyRing([A, B, C])
     assert ring.key_for_token_id(B.tag + "0" * 24) is B
