@@ -54,24 +54,54 @@ MAX_ANCESTORS = 16
 
 
 @dataclass(frozen=True, slots=True)
-class Lineage:
-    """What a token minted by a credential must die with (README "Confinement is inherited").
+class Foreign:
+    """The part of a lineage in another user's slot: an admin's token minted for a user.
 
-    `ancestors`: the named tokens (same user) whose records must stay present
-    and unrevoked; `generation`: the user's temporary generation that must stay
-    current (set when a temporary token is in the chain).
+    `uid` is the admin's id; `ancestors` and `generation` are as in Lineage,
+    of that user's tokens, checked by a second script in that user's slot.
     """
 
+    uid: str
     ancestors: tuple[str, ...] = ()
     generation: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
+class Lineage:
+    """What a token minted by a credential must die with (README "Confinement is inherited").
+
+    `ancestors`: the named tokens (same user) whose records must stay present
+    and unrevoked; `generation`: the user's temporary generation that must stay
+    current (set when a temporary token is in the chain); `foreign`: the
+    chain of the token that minted it (or an ancestor) for this user from
+    another user's account.
+    """
+
+    ancestors: tuple[str, ...] = ()
+    generation: int | None = None
+    foreign: Foreign | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Parent:
-    """The token a child is minted through: its verified caveats and the child's lineage."""
+    """The token a child is minted through: its verified caveats, the child's lineage, owner."""
 
     caveats: tuple[AnyCaveat, ...]
     lineage: Lineage
+    owner: str = ""
+
+    def lineage_for(self, user_id: str) -> Lineage:
+        """The lineage of a child minted for `user_id`: in the owner's slot, or a foreign one.
+
+        A token may mint for another user (an admin's) only when its own chain
+        lies in its owner's slot: one foreign hop, checked by one more script.
+        """
+        if user_id == self.owner:
+            return self.lineage
+        if self.lineage.foreign is not None:
+            raise Forbidden("a token minted for another user mints only for its own subject")
+        own = self.lineage
+        return Lineage(foreign=Foreign(self.owner, own.ancestors, own.generation))
 
 
 # Not inherited: an interface caveat says over which channel its own token is
@@ -99,14 +129,35 @@ def inherit(own: Sequence[AnyCaveat], parent: Sequence[AnyCaveat]) -> tuple[AnyC
 
 
 def _check_depth(lineage: Lineage) -> None:
-    if len(lineage.ancestors) > MAX_ANCESTORS:
+    foreign = lineage.foreign
+    if len(lineage.ancestors) > MAX_ANCESTORS or (
+        foreign is not None and len(foreign.ancestors) > MAX_ANCESTORS
+    ):
         raise Forbidden("token chain too deep")
 
 
+def _foreign_tuple(foreign: Foreign | None) -> tuple[str, tuple[str, ...], int | None] | None:
+    """A foreign lineage as the store takes it."""
+    return None if foreign is None else (foreign.uid, foreign.ancestors, foreign.generation)
+
+
+def _gen(generation: int | None) -> str:
+    return "" if generation is None else str(generation)
+
+
 def _lineage_fields(lineage: Lineage) -> dict[str, str | int]:
+    """A lineage as the fields of a record or link (see lineage.lua)."""
     _check_depth(lineage)
-    gen = "" if lineage.generation is None else str(lineage.generation)
-    return {"anc": " ".join(lineage.ancestors), "pgen": gen}
+    fields: dict[str, str | int] = {
+        "anc": " ".join(lineage.ancestors),
+        "pgen": _gen(lineage.generation),
+    }
+    foreign = lineage.foreign
+    if foreign is not None:
+        fields.update(
+            fuid=foreign.uid, fanc=" ".join(foreign.ancestors), fgen=_gen(foreign.generation)
+        )
+    return fields
 
 
 # Tokens parsed but not yet verified, waiting for their signature check (which
@@ -131,18 +182,19 @@ class OnezoneVerification:
     # The token's own lineage, as its record (or link) names it.
     ancestors: tuple[str, ...] = ()
     generation: int | None = None
+    foreign: Foreign | None = None
 
     def child_lineage(self) -> Lineage:
-        """The lineage of a token minted while authenticated by this one."""
+        """The lineage of a token minted (for the same user) while authenticated by this one."""
         ident = self.identifier
         if ident.persistence == "named":
-            return Lineage((*self.ancestors, ident.token_id), self.generation)
+            return Lineage((*self.ancestors, ident.token_id), self.generation, self.foreign)
         # A temporary parent dies with its generation, and so does the child.
-        return Lineage(self.ancestors, ident.generation)
+        return Lineage(self.ancestors, ident.generation, self.foreign)
 
     def as_parent(self) -> Parent:
         """This token as the parent of what is minted while it authenticates."""
-        return Parent(self.verified.caveats, self.child_lineage())
+        return Parent(self.verified.caveats, self.child_lineage(), self.identifier.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +333,7 @@ class Authority:
         ident = OnezoneIdentifier("named", None, user_id, kind, tid)
         token = self._onezone_token(ident, texts)
         if parent is not None:
-            record.update(_lineage_fields(parent.lineage))
+            record.update(_lineage_fields(parent.lineage_for(user_id)))
             self._check_child_size(token)
         rate = await self.store.mint_named(
             user_id, tid, name, record, _expiry(cavs), self.settings.rate_limits["mint"]
@@ -332,7 +384,7 @@ class Authority:
         lineage = Lineage()
         if parent is not None:
             cavs = inherit(cavs, parent.caveats)
-            lineage = parent.lineage
+            lineage = parent.lineage_for(user_id)
             _check_depth(lineage)
         try:
             generation, rate = await self.store.mint_temporary(
@@ -343,6 +395,7 @@ class Authority:
                 ancestors=lineage.ancestors,
                 parent_generation=lineage.generation,
                 expires=_expiry(cavs) or 0,
+                foreign=_foreign_tuple(lineage.foreign),
             )
         except TokenRevoked as err:
             # The credential died between its authentication and now.
@@ -461,8 +514,17 @@ class Authority:
                 ident.user_id, ident.generation, ident.token_id
             )
         _raise_for(result)
+        foreign = None
+        if result.foreign is not None:
+            foreign = Foreign(*result.foreign)
         return OnezoneVerification(
-            ident, verified, result.user_name, result.admin, result.ancestors, result.generation
+            ident,
+            verified,
+            result.user_name,
+            result.admin,
+            result.ancestors,
+            result.generation,
+            foreign,
         )
 
     # F5 ------------------------------------------------------------------
@@ -492,8 +554,9 @@ class Authority:
             inherited = inherit((TimeCaveat(expires),), parent.caveats)
             expires = _expiry(inherited) or expires
             extra = [caveats.to_text(c) for c in inherited if not isinstance(c, TimeCaveat)]
-            _check_depth(parent.lineage)
-            lineage = (parent.lineage.ancestors, parent.lineage.generation)
+            own = parent.lineage_for(user_id)
+            _check_depth(own)
+            lineage = (own.ancestors, own.generation, _foreign_tuple(own.foreign))
         texts = [f"namespace = {namespace}", f"app = {app}", *extra, f"time < {expires}"]
         if extra:
             self._check_f5_size(namespace, app, user_id, tid, texts)

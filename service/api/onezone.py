@@ -412,19 +412,20 @@ async def _named_token(
     if not principal.admin:
         raise Forbidden("the token belongs to another user")
     if serialized:
-        _may_hand_out(principal)
+        _may_see_anothers(principal)
     request[STATE].on_behalf_of = owner
     return principal, tid, owner
 
 
-def _may_hand_out(principal: Principal) -> None:
-    """Another user's credentials (minted or serialized) go only to Basic credentials.
+def _may_see_anothers(principal: Principal) -> None:
+    """Another user's serialized tokens go only to Basic credentials.
 
-    Whatever a token hands out must die with it, and another user's token
-    lives in that user's slot, out of reach of the token's lineage.
+    Whatever a token hands out must die with it: a token it mints for the
+    user does (its foreign lineage), a token of the user's that exists
+    already cannot be tied to it.
     """
     if principal.parent is not None:
-        raise Forbidden("another user's tokens are handed out to Basic credentials only")
+        raise Forbidden("another user's serialized tokens are shown to Basic credentials only")
 
 
 async def _revoked(authority: Authority, owner: str, tid: str) -> bool:
@@ -559,9 +560,9 @@ OTHER_USERS = (
     "An admin's action is logged with the admin as `subject` and the user as `on_behalf_of`."
 )
 ANOTHER_USERS_MINT = (
-    " Minting for another user takes the admin's Basic credentials: a token "
-    "credential is refused with `forbidden` there, since what it mints would have "
-    "to die with it, and its record would live in another user's slot."
+    " Minted through an admin's token, the new token carries that token's caveats and "
+    "dies with it (README: Confinement is inherited); a token that was itself minted for "
+    "its user by another user's token mints only for its own subject (`forbidden`)."
 )
 
 
@@ -570,13 +571,13 @@ def _is_user_id(uid: str) -> bool:
 
 
 async def _for_user(
-    request: web.Request, gri: Callable[[str], str], *, hands_out: bool = False
+    request: web.Request, gri: Callable[[str], str], *, serialized: bool = False
 ) -> tuple[Principal, str]:
     """The caller and the user `{id}` they act for: themselves, or anyone for an admin.
 
     `gri(user id)` is the route's GRI, for api caveats (a malformed id is
-    `null` there, and no one's). `hands_out`: the route gives the caller a
-    credential of the user (a new token, or a serialized one).
+    `null` there, and no one's). `serialized`: the route shows a serialized
+    token of the user.
     """
     uid = request.match_info["id"]
     valid = _is_user_id(uid)
@@ -587,8 +588,8 @@ async def _for_user(
         raise Forbidden("only admins act for other users")
     if not valid or not await _authority(request).store.user_exists(uid):
         raise NotFound("user not found")
-    if hands_out:
-        _may_hand_out(principal)
+    if serialized:
+        _may_see_anothers(principal)
     request[STATE].on_behalf_of = uid
     return principal, uid
 
@@ -613,9 +614,7 @@ _USER_ERRORS = (403, 404, *AUTH_ERRORS)
 )
 @request_schema(s.OnezoneNamedTokenCreateRequestSchema, required=True)
 async def create_named_token_for_user(request: web.Request) -> web.Response:
-    principal, uid = await _for_user(
-        request, lambda uid: f"token.null.user_named_token,{uid}", hands_out=True
-    )
+    principal, uid = await _for_user(request, lambda uid: f"token.null.user_named_token,{uid}")
     return await _create_named(request, principal, uid)
 
 
@@ -651,7 +650,7 @@ async def delete_named_tokens_of_user(request: web.Request) -> web.Response:
 async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     principal, uid = await _for_user(
-        request, lambda uid: f"token.{name}.user_named_token,{uid}", hands_out=True
+        request, lambda uid: f"token.{name}.user_named_token,{uid}", serialized=True
     )
     return await _named_by_name(request, principal, uid, name)
 
@@ -669,9 +668,7 @@ async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
 )
 @request_schema(s.OnezoneTemporaryTokenCreateRequestSchema, required=True)
 async def create_temporary_token_for_user(request: web.Request) -> web.Response:
-    principal, uid = await _for_user(
-        request, lambda uid: f"token.null.user_temporary_token,{uid}", hands_out=True
-    )
+    principal, uid = await _for_user(request, lambda uid: f"token.null.user_temporary_token,{uid}")
     return await _create_temporary(request, principal, uid)
 
 

@@ -22,6 +22,7 @@ _LIBRARIES = {
     "unmint_f5": ("gcra",),
     "check_named": ("lineage",),
     "check_owner": ("lineage",),
+    "check_lineage": ("lineage",),
 }
 NAMES = (
     "ratelimit",
@@ -31,6 +32,7 @@ NAMES = (
     "unmint_f5",
     "check_named",
     "check_owner",
+    "check_lineage",
     "check_f5",
     "update_named",
     "delete_named",

@@ -98,6 +98,8 @@ class CheckResult:
     admin: bool = False
     ancestors: tuple[str, ...] = ()
     generation: int | None = None
+    # A foreign lineage: (the other user's id, ancestors, generation) there.
+    foreign: Foreign | None = None
 
 
 def _lineage(ancestors: Any, generation: Any) -> tuple[tuple[str, ...], int | None]:
@@ -106,9 +108,35 @@ def _lineage(ancestors: Any, generation: Any) -> tuple[tuple[str, ...], int | No
     return tuple(text.split()), int(gen) if gen else None
 
 
-def _lineage_tags(uid: str, tid: str, ancestors: tuple[str, ...]) -> tuple[str, ...]:
+def _lineage_tags(uid: str, tid: str, result: CheckResult) -> tuple[str, ...]:
     """Revocation-feed tags of a token's check: itself, its owner, each named ancestor."""
-    return (f"tok:{tid}", f"user:{uid}", *(f"tok:{a}" for a in ancestors))
+    tags = (f"tok:{tid}", f"user:{uid}", *(f"tok:{a}" for a in result.ancestors))
+    if result.foreign is not None:
+        fuid, fanc, _ = result.foreign
+        tags += (f"user:{fuid}", *(f"tok:{a}" for a in fanc))
+    return tags
+
+
+# A foreign lineage: the other user's id, the ancestors and generation there.
+Foreign = tuple[str, tuple[str, ...], int | None]
+
+
+def _foreign(uid: Any, ancestors: Any, generation: Any) -> Foreign:
+    """A foreign lineage as a script replies it."""
+    anc, gen = _lineage(ancestors, generation)
+    return _s(uid), anc, gen
+
+
+def _gen(generation: int | None) -> str:
+    return "" if generation is None else str(generation)
+
+
+def _foreign_args(foreign: Foreign | None) -> list[str]:
+    """A foreign lineage as script arguments (owner, ancestors, generation; '' for none)."""
+    if foreign is None:
+        return ["", "", ""]
+    uid, ancestors, generation = foreign
+    return [uid, " ".join(ancestors), _gen(generation)]
 
 
 def _rate_result(policy: RateLimitPolicy, reply: list[Any]) -> RateLimitResult:
@@ -669,22 +697,44 @@ class Store:
             ],
             args=[self.keys.named_record(uid, "")],
         )
-        result = self._check_result(reply)
+        result = await self._foreign_holds(self._check_result(reply))
         if result.status == "ok":
-            self.cache.put(key, result, _lineage_tags(uid, tid, result.ancestors))
+            self.cache.put(key, result, _lineage_tags(uid, tid, result))
         return result
+
+    async def _foreign_holds(self, result: CheckResult) -> CheckResult:
+        """`result`, refused when its foreign lineage (another user's slot) no longer holds.
+
+        One more round trip, for the tokens an admin's token minted for a user
+        (and their descendants) only.
+        """
+        if result.status != "ok" or result.foreign is None:
+            return result
+        fuid, fanc, fgen = result.foreign
+        reply = await self._script(
+            "check_lineage",
+            keys=[self.keys.user(fuid), self.keys.temporary_generation(fuid)],
+            args=[self.keys.named_record(fuid, ""), " ".join(fanc), "" if fgen is None else fgen],
+        )
+        if _s(reply[0]) == "ok":
+            return result
+        return CheckResult("revoked", result.user_name, result.admin)
 
     @staticmethod
     def _check_result(reply: list[Any], lineage_at: int = 3) -> CheckResult:
         status = _s(reply[0])
         if len(reply) > lineage_at + 1:
             ancestors, generation = _lineage(reply[lineage_at], reply[lineage_at + 1])
+            foreign = None
+            if len(reply) > lineage_at + 4 and _s(reply[lineage_at + 2]):
+                foreign = _foreign(*reply[lineage_at + 2 : lineage_at + 5])
             return CheckResult(
                 status,  # type: ignore[arg-type]
                 _s(reply[1]),
                 _s(reply[2]) == "1",
                 ancestors,
                 generation,
+                foreign,
             )
         if len(reply) >= 3:
             return CheckResult(status, _s(reply[1]), _s(reply[2]) == "1")  # type: ignore[arg-type]
@@ -703,6 +753,7 @@ class Store:
         ancestors: tuple[str, ...] = (),
         parent_generation: int | None = None,
         expires: int = 0,
+        foreign: Foreign | None = None,
     ) -> tuple[int, RateLimitResult]:
         """Check the mint limit and read the user's temporary-token generation, atomically.
 
@@ -728,6 +779,7 @@ class Store:
                 " ".join(ancestors),
                 max(1, math.ceil(expires - now_ms / 1000)),
                 self.keys.named_record(uid, ""),
+                *_foreign_args(foreign),
             ],
         )
         status = _s(reply[0])
@@ -781,9 +833,9 @@ class Store:
     @translate_errors
     async def _check_temporary(self, key: str, uid: str, generation: int, tid: str) -> CheckResult:
         reply = await self._reply(self._queue_owner(uid, str(generation), tid))
-        result = self._check_result(reply, lineage_at=4)
+        result = await self._foreign_holds(self._check_result(reply, lineage_at=4))
         if result.status == "ok":
-            self.cache.put(key, result, _lineage_tags(uid, tid, result.ancestors))
+            self.cache.put(key, result, _lineage_tags(uid, tid, result))
         return result
 
     # namespaces and roles ------------------------------------------------
@@ -952,7 +1004,7 @@ class Store:
         user_policy: RateLimitPolicy,
         app_policy: RateLimitPolicy,
         *,
-        lineage: tuple[tuple[str, ...], int | None] | None = None,
+        lineage: tuple[tuple[str, ...], int | None, Foreign | None] | None = None,
         role_generation: str = "",
     ) -> tuple[int, RateLimitResult]:
         """Check the app and both limits, and record the token; returns the app's generation.
@@ -979,9 +1031,12 @@ class Store:
         user_keys = [user_key]
         user_args: list[Any] = [now_ms, _interval_ms(user_policy), user_policy.limit]
         if lineage is not None:
-            ancestors, generation = lineage
+            ancestors, generation, foreign = lineage
             user_keys.append(self.keys.link(uid, tid))
-            user_args += [" ".join(ancestors), "" if generation is None else generation, ttl]
+            user_args += [ttl, "anc", " ".join(ancestors), "pgen", _gen(generation)]
+            if foreign is not None:
+                fuid, fanc, fgen = _foreign_args(foreign)
+                user_args += ["fuid", fuid, "fanc", fanc, "fgen", fgen]
         user_queued = self._queue("mint_f5_user", keys=user_keys, args=user_args)
         app_queued = self._queue(
             "mint_f5",
@@ -1053,7 +1108,7 @@ class Store:
         app_reply = await self._reply(queued)
         owner_reply = await self._reply(owner_queued)
         current_gen = await role_reply
-        owner = self._check_result(owner_reply, lineage_at=4)
+        owner = await self._foreign_holds(self._check_result(owner_reply, lineage_at=4))
         if owner.status != "ok":
             return CheckResult(owner.status)
         status = _s(app_reply[0])
@@ -1070,7 +1125,7 @@ class Store:
             tags = (
                 f"app:{ns}/{app}",
                 f"role:{ns}/{uid}",
-                *_lineage_tags(uid, tid, owner.ancestors),
+                *_lineage_tags(uid, tid, owner),
             )
             self.cache.put(key, result, tags)
         return result

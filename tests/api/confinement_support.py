@@ -11,8 +11,10 @@ import time
 from typing import Any
 
 import pymacaroons
+from conftest import basic
 from onezone_support import (
     API,
+    PASSWORD,
     Client,
     caveat_texts,
     create_named,
@@ -330,4 +332,136 @@ async def no_child_survives_a_concurrent_revocation(client: Client, parent_kind:
     children = {f"child{i}": t for i, t in enumerate(results) if isinstance(t, str)}
     await eventually_dead(client, {**children, "parent": parent}, bound=0.0)
     del uid
+    return len(children)
+
+
+async def _admin(client: Client, name: str) -> tuple[str, dict[str, str]]:
+    """A user created with --admin, and their Basic header."""
+    user = await client.app[STORE].create_user(name, PASSWORD, admin=True)
+    return user.id, basic(name, PASSWORD)
+
+
+async def what_an_admins_token_mints_dies_with_it(client: Client, parent_kind: str) -> None:
+    """An admin's token mints for a user: the tokens, and what they mint, die with it.
+
+    Its chain lies in the admin's hash slot, the children's in the user's: each
+    child carries a foreign lineage, checked by one more script in the admin's
+    slot, and passed on to everything the child mints for its own user.
+    """
+    _, root = await _admin(client, f"root-{parent_kind}")
+    alice_id, alice = await new_user(client, f"alice-{parent_kind}")
+    await app_for(client, alice)
+    ip = {"type": "ip", "whitelist": ["127.0.0.1"]}
+    if parent_kind == "named":
+        pid, parent = await create_named(client, root, "admin-token", caveats=[ip])
+        revoke = ("PATCH", f"{API}/tokens/named/{pid}", {"revoked": True})
+        restore: tuple[str, str, Any] | None = (
+            "PATCH",
+            f"{API}/tokens/named/{pid}",
+            {"revoked": False},
+        )
+    else:
+        parent = await temporary_via(client, root, NOW + 900)
+        revoke = ("DELETE", f"{API}/user/tokens/temporary", None)
+        restore = None
+    users = f"{API}/users/{alice_id}/tokens"
+    created = await expect(
+        await client.post(f"{users}/named", json={"name": "c1"}, headers=as_token(parent)), 201
+    )
+    named = created["token"]
+    r = await client.post(
+        f"{users}/temporary",
+        json={"caveats": [{"type": "time", "validUntil": NOW + 600}]},
+        headers=as_token(parent),
+    )
+    for_alice = (await expect(r, 201))["token"]
+    # They are alice's, and confined as the admin's token is.
+    for token in (named, for_alice):
+        verified = await expect(await verify(client, token), 200)
+        assert verified["subject"]["id"] == alice_id
+        if parent_kind == "named":
+            assert "ip = 127.0.0.1" in caveat_texts(token)
+    # What they mint for alice carries the same lineage.
+    grandchildren = {
+        "named grandchild": (await create_named(client, as_token(named), "g1"))[1],
+        "temporary grandchild": await temporary_via(client, as_token(for_alice), NOW + 600),
+        "F5 grandchild": await generate(client, named),
+        "client token grandchild": await client_token_via(client, as_token(named)),
+    }
+    tokens = {"named": named, "temporary": for_alice, **grandchildren}
+    await all_alive(client, tokens)
+    status = f"{API}/tokens/named/{created['tokenId']}/status"
+    assert await expect(await client.get(status, headers=alice), 200) == {"revoked": False}
+
+    method, path, body = revoke
+    await expect(await client.request(method, path, json=body, headers=root), 204)
+    await eventually_dead(client, tokens)
+    assert await expect(await client.get(status, headers=alice), 200) == {"revoked": True}
+    if restore is not None:
+        method, path, body = restore
+        await expect(await client.request(method, path, json=body, headers=root), 204)
+        await all_alive(client, tokens)
+        # Deleting the admin's token is final.
+        await expect(await client.delete(path, headers=root), 204)
+        await eventually_dead(client, tokens)
+
+
+async def one_foreign_hop(client: Client) -> None:
+    """A token minted for a user by another user's token mints for its own subject only."""
+    _, root = await _admin(client, "root-hop")
+    other_id, other = await _admin(client, "other-admin")
+    alice_id, _ = await new_user(client, "alice-hop")
+    _, root_token = await create_named(client, root, "root-token")
+    r = await client.post(
+        f"{API}/users/{other_id}/tokens/named",
+        json={"name": "from-root"},
+        headers=as_token(root_token),
+    )
+    foreign = (await expect(r, 201))["token"]
+    for kind, body in (
+        ("named", {"name": "hop"}),
+        ("temporary", {"caveats": [{"type": "time", "validUntil": NOW + 60}]}),
+    ):
+        r = await client.post(
+            f"{API}/users/{alice_id}/tokens/{kind}", json=body, headers=as_token(foreign)
+        )
+        await expect_error(r, 403, "forbidden")
+    # For its own subject it mints, and that dies with root's token too.
+    _, own = await create_named(client, as_token(foreign), "own")
+    await all_alive(client, {"own": own})
+    await expect(await client.delete(f"{API}/user/tokens/named", headers=root), 204)
+    await eventually_dead(client, {"foreign": foreign, "own": own})
+    del other
+
+
+async def no_foreign_child_survives_a_concurrent_revocation(client: Client) -> int:
+    """Children minted for a user through an admin's token while it is revoked: none survives."""
+    _, root = await _admin(client, "root-race")
+    alice_id, _ = await new_user(client, "alice-race")
+    pid, parent = await create_named(client, root, "parent")
+    users = f"{API}/users/{alice_id}/tokens"
+
+    async def mint(i: int) -> str | None:
+        if i % 2:
+            path, body = f"{users}/named", {"name": f"race{i}"}
+        else:
+            path, body = (
+                f"{users}/temporary",
+                {"caveats": [{"type": "time", "validUntil": NOW + 600}]},
+            )
+        r = await client.post(path, json=body, headers=as_token(parent))
+        assert r.status in (201, 401), await r.text()
+        return (await r.json())["token"] if r.status == 201 else None
+
+    async def revoke_midway() -> None:
+        await asyncio.sleep(0)
+        r = await client.patch(f"{API}/tokens/named/{pid}", json={"revoked": True}, headers=root)
+        assert r.status == 204, await r.text()
+
+    tasks = [mint(i) for i in range(100)]
+    tasks.append(revoke_midway())
+    tasks.extend(mint(i) for i in range(100, 200))
+    results = await asyncio.gather(*tasks)
+    children = {f"child{i}": t for i, t in enumerate(results) if isinstance(t, str)}
+    await eventually_dead(client, {**children, "parent": parent}, bound=0.0)
     return len(children)

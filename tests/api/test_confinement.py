@@ -415,3 +415,18 @@ async def test_a_hand_appended_far_future_time_is_inherited_as_the_latest_expiry
         headers=headers,
     )
     assert f"time < {NOW + 60}" in caveat_texts((await expect(resp, 201))["token"])
+
+
+@pytest.mark.parametrize("parent_kind", ["named", "temporary"])
+async def test_what_an_admins_token_mints_for_a_user_dies_with_it(
+    client: Client, parent_kind: str
+) -> None:
+    await cs.what_an_admins_token_mints_dies_with_it(client, parent_kind)
+
+
+async def test_one_foreign_hop(client: Client) -> None:
+    await cs.one_foreign_hop(client)
+
+
+async def test_no_foreign_child_survives_a_concurrent_revocation(client: Client) -> None:
+    assert await cs.no_foreign_child_survives_a_concurrent_revocation(client) > 0

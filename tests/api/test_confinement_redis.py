@@ -83,3 +83,24 @@ async def test_no_child_survives_a_concurrent_revocation(
 ) -> None:
     client = await _client(make_client, real_url)
     assert await cs.no_child_survives_a_concurrent_revocation(client, parent_kind) > 0
+
+
+@pytest.mark.parametrize("parent_kind", ["named", "temporary"])
+async def test_what_an_admins_token_mints_for_a_user_dies_with_it(
+    make_client: ClientFactory, real_url: str, parent_kind: str
+) -> None:
+    client = await _client(make_client, real_url, 1000)
+    await cs.what_an_admins_token_mints_dies_with_it(client, parent_kind)
+
+
+async def test_one_foreign_hop(make_client: ClientFactory, real_url: str) -> None:
+    await cs.one_foreign_hop(await _client(make_client, real_url))
+
+
+async def test_no_foreign_child_survives_a_concurrent_revocation(
+    make_client: ClientFactory, real_url: str
+) -> None:
+    minted = await cs.no_foreign_child_survives_a_concurrent_revocation(
+        await _client(make_client, real_url)
+    )
+    assert minted > 0
