@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -535,17 +535,21 @@ class Store:
     async def user_exists(self, uid: str) -> bool:
         return bool(await self.batcher.execute("EXISTS", self.keys.user(uid)))
 
-    async def iter_named_ids(self, users_per_step: int = 256) -> AsyncGenerator[list[str], None]:
-        """Every user's live named token ids, a step of users at a time.
+    async def iter_named_ids(
+        self, users_per_step: int = 128, ids_per_scan: int = 128
+    ) -> AsyncGenerator[list[str], None]:
+        """Every user's live named token ids, one round of Redis commands at a time.
 
-        Nothing is read in one piece: the user set is walked with SSCAN and each
-        user's name index with HSCAN, so Redis never runs a command longer than
-        one step, and memory holds one round's ids (and the ids of a user whose
-        index takes several rounds, until it is done). Users and tokens created
-        or removed while the walk goes on may or may not be listed (SCAN's
-        guarantee); nothing is listed twice.
+        Nothing is read in one piece: the user set is walked with SSCAN and
+        each user's name index with HSCAN, `users_per_step` users at a time, so
+        Redis runs one round's short commands (a pipeline of at most
+        `users_per_step` HSCANs of about `ids_per_scan` entries; a small index
+        comes whole, up to 128) and memory holds one round's ids. As SCAN
+        promises, a user or token present for the whole walk is listed, one
+        created or removed meanwhile may or may not be, and an id can come
+        twice if an index is resized while it is walked (nothing is kept to
+        weed that out: it would grow with the store).
         """
-        seen: set[str] = set()
         cursor: Any = 0
         while True:
             # A reply is raw ([cursor, items]) or, through a cluster pipeline,
@@ -553,50 +557,39 @@ class Store:
             cursor, members = await self._call(
                 "SSCAN", self.keys.users(), cursor, "COUNT", users_per_step
             )
-            uids = [u for u in (_s(m) for m in members) if u not in seen]
-            seen.update(uids)
-            async for ids in self._named_ids_of(uids):
-                yield ids
+            pending: dict[str, Any] = {_s(m): 0 for m in members}
+            while pending:
+                replies = await self._gather(
+                    [
+                        ("HSCAN", self.keys.name_index(uid), c, "COUNT", ids_per_scan)
+                        for uid, c in pending.items()
+                    ]
+                )
+                ids, pending = self._live_ids(pending, replies)
+                if ids:
+                    yield ids
             if int(cursor) == 0:
                 return
 
-    async def _named_ids_of(self, uids: Sequence[str]) -> AsyncIterator[list[str]]:
-        """The live named token ids of these users, one HSCAN round of their indexes at a time."""
+    def _live_ids(self, pending: dict[str, Any], replies: list[Any]) -> tuple[list[str], Any]:
+        """The live ids in a round of HSCAN replies, and the users whose index goes on."""
         now = self._now()
-        pending: dict[str, Any] = dict.fromkeys(uids, 0)
-        # HSCAN may return a field twice when the hash is resized under it: the
-        # ids of a user walked in several rounds are remembered until done.
-        walked: dict[str, set[str]] = {}
-        while pending:
-            replies = await asyncio.gather(
-                *(
-                    self._call("HSCAN", self.keys.name_index(uid), c, "COUNT", 1000)
-                    for uid, c in pending.items()
-                )
-            )
-            out: list[str] = []
-            following: dict[str, Any] = {}
-            for uid, reply in zip(pending, replies, strict=True):
-                cursor, items = reply
-                values = items.values() if isinstance(items, dict) else items[1::2]
-                seen = walked.get(uid)
-                if seen is None and int(cursor) != 0:
-                    seen = walked[uid] = set()
-                for value in values:
-                    tid, _, exp = _s(value).partition(":")
-                    if exp.isdigit() and (int(exp) == 0 or int(exp) > now):
-                        if seen is not None:
-                            if tid in seen:
-                                continue
-                            seen.add(tid)
-                        out.append(tid)
-                if int(cursor) != 0:
-                    following[uid] = cursor
-                else:
-                    walked.pop(uid, None)
-            pending = following
-            if out:
-                yield out
+        out: list[str] = []
+        following: dict[str, Any] = {}
+        for uid, (cursor, items) in zip(pending, replies, strict=True):
+            values = items.values() if isinstance(items, dict) else items[1::2]
+            for value in values:
+                tid, _, exp = _s(value).partition(":")
+                if exp == "0" or (exp.isdigit() and int(exp) > now):
+                    out.append(tid)
+            if int(cursor) != 0:
+                following[uid] = cursor
+        return out, following
+
+    @translate_errors
+    async def _gather(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Several commands in one batch, their replies in order (no task each)."""
+        return list(await asyncio.gather(*(self.batcher.execute(*c) for c in commands)))
 
     @translate_errors
     async def _call(self, *args: Any) -> Any:
