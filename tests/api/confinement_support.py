@@ -465,3 +465,51 @@ async def no_foreign_child_survives_a_concurrent_revocation(client: Client) -> i
     children = {f"child{i}": t for i, t in enumerate(results) if isinstance(t, str)}
     await eventually_dead(client, {**children, "parent": parent}, bound=0.0)
     return len(children)
+
+
+async def what_a_foreign_child_reads_dies_with_the_admins_token(
+    client: Client, parent_kind: str
+) -> dict[str, str]:
+    """A token minted for a user through an admin's token hands out nothing that outlives it.
+
+    The child is the user's own token, so the user's own routes serve it; an
+    unconfined one would read the user's serialized tokens, which no lineage
+    ties to the admin's token. Returns what it obtained.
+    """
+    _, root = await _admin(client, f"root-reads-{parent_kind}")
+    alice_id, alice = await new_user(client, f"alice-reads-{parent_kind}")
+    # Alice's own token, minted with her password: tied to nothing.
+    own_id, _ = await create_named(client, alice, "hers")
+    if parent_kind == "named":
+        pid, parent = await create_named(client, root, "admin-token")
+        revoke = ("DELETE", f"{API}/tokens/named/{pid}")
+    else:
+        parent = await temporary_via(client, root, NOW + 900)
+        revoke = ("DELETE", f"{API}/user/tokens/temporary")
+    created = await expect(
+        await client.post(
+            f"{API}/users/{alice_id}/tokens/named",
+            json={"name": "through-root"},
+            headers=as_token(parent),
+        ),
+        201,
+    )
+    child = as_token(created["token"])
+    obtained: dict[str, str] = {}
+    for route, url in (
+        ("by name", f"{API}/user/tokens/named/name/hers"),
+        ("by id", f"{API}/tokens/named/{own_id}"),
+        ("client tokens", f"{API}/user/client_tokens"),
+    ):
+        r = await client.get(url, headers=child)
+        assert r.status in (200, 403), await r.text()
+        if r.status != 200:
+            continue
+        body = await r.json()
+        found = [body["token"]] if "token" in body else body["tokens"]
+        obtained.update({f"{route} {i}": t for i, t in enumerate(found)})
+    method, path = revoke
+    await expect(await client.request(method, path, headers=root), 204)
+    await eventually_dead(client, {"child": created["token"]})
+    await eventually_dead(client, obtained)
+    return obtained

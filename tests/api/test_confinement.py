@@ -430,3 +430,10 @@ async def test_one_foreign_hop(client: Client) -> None:
 
 async def test_no_foreign_child_survives_a_concurrent_revocation(client: Client) -> None:
     assert await cs.no_foreign_child_survives_a_concurrent_revocation(client) > 0
+
+
+@pytest.mark.parametrize("parent_kind", ["named", "temporary"])
+async def test_a_foreign_child_reads_nothing_that_outlives_the_admins_token(
+    client: Client, parent_kind: str
+) -> None:
+    await cs.what_a_foreign_child_reads_dies_with_the_admins_token(client, parent_kind)
