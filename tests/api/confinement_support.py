@@ -513,3 +513,46 @@ async def what_a_foreign_child_reads_dies_with_the_admins_token(
     await eventually_dead(client, {"child": created["token"]})
     await eventually_dead(client, obtained)
     return obtained
+
+
+async def a_revocation_during_the_foreign_check_is_not_cached_over(client: Client) -> None:
+    """A child revoked while its foreign lineage is being checked is refused at the next check.
+
+    The check of a child minted through an admin's token takes two round
+    trips (the user's slot, then the admin's); a revocation announced between
+    them must not leave the first round trip's answer in the cache.
+    """
+    store = client.app[STORE]
+    await asyncio.wait_for(store.feed.subscribed.wait(), 5)
+    _, root = await _admin(client, "root-cached")
+    alice_id, _ = await new_user(client, "alice-cached")
+    _, parent = await create_named(client, root, "admin-token")
+    created = await expect(
+        await client.post(
+            f"{API}/users/{alice_id}/tokens/named",
+            json={"name": "child"},
+            headers=as_token(parent),
+        ),
+        201,
+    )
+    child, child_id = created["token"], created["tokenId"]
+    script = store._script
+    armed = [True]
+
+    async def revoking_midway(name: str, keys: list[str], args: list[Any]) -> Any:
+        if name == "check_lineage" and armed:
+            armed.clear()
+            await store.update_named(alice_id, child_id, revoked=True)
+            # The feed drops what the message names before the check goes on.
+            await asyncio.sleep(0.2)
+        return await script(name, keys, args)
+
+    store._script = revoking_midway
+    try:
+        # Revoked while this check was under way: either answer is fair here.
+        await alive(client, child)
+    finally:
+        del store._script
+    assert not armed
+    # Revoked before this check began.
+    assert not await alive(client, child)

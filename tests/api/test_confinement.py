@@ -437,3 +437,10 @@ async def test_a_foreign_child_reads_nothing_that_outlives_the_admins_token(
     client: Client, parent_kind: str
 ) -> None:
     await cs.what_a_foreign_child_reads_dies_with_the_admins_token(client, parent_kind)
+
+
+async def test_a_revocation_during_the_foreign_check_is_not_cached_over(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(cache__size=1000)
+    await cs.a_revocation_during_the_foreign_check_is_not_cached_over(client)
