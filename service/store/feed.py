@@ -37,6 +37,9 @@ class VerificationCache:
         self.live = False
         self.hits = 0
         self.misses = 0
+        # Moves on with every revocation message (and every clear): a lookup
+        # whose answer was read before a message came in is not remembered.
+        self.epoch = 0
 
     @property
     def enabled(self) -> bool:
@@ -62,9 +65,14 @@ class VerificationCache:
         TALLY.inc(CACHE_HITS)
         return value
 
-    def put(self, key: str, value: Any, tags: tuple[str, ...]) -> None:
-        """Remember a positive lookup; `tags` are the feed messages that revoke it."""
-        if not self.enabled:
+    def put(self, key: str, value: Any, tags: tuple[str, ...], since: int) -> None:
+        """Remember a positive lookup; `tags` are the feed messages that revoke it.
+
+        `since` is the `epoch` read before the lookup's first command: if a
+        revocation came in meanwhile, it may have named this lookup before it
+        was here to drop, so it is not remembered.
+        """
+        if not self.enabled or since != self.epoch:
             return
         if key in self._entries:
             self._drop(key)
@@ -80,6 +88,7 @@ class VerificationCache:
 
     def invalidate(self, tag: str) -> None:
         """Drop every entry a revocation message names."""
+        self.epoch += 1
         for key in tuple(self._by_tag.get(tag, ())):
             self._drop(key)
 
@@ -99,6 +108,7 @@ class VerificationCache:
                     del by_tag[tag]
 
     def clear(self) -> None:
+        self.epoch += 1
         self._entries.clear()
         self._by_tag.clear()
 

@@ -318,9 +318,10 @@ class Store:
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
+        since = self.cache.epoch
         user = await self._get_user(uid)
         if user is not None:
-            self.cache.put(key, user, (f"user:{uid}",))
+            self.cache.put(key, user, (f"user:{uid}",), since)
         return user
 
     @translate_errors
@@ -677,10 +678,10 @@ class Store:
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        return await self._check_named(key, uid, tid)
+        return await self._check_named(key, uid, tid, self.cache.epoch)
 
     @translate_errors
-    async def _check_named(self, key: str, uid: str, tid: str) -> CheckResult:
+    async def _check_named(self, key: str, uid: str, tid: str, since: int) -> CheckResult:
         reply = await self._script(
             "check_named",
             keys=[
@@ -692,7 +693,7 @@ class Store:
         )
         result = await self._foreign_holds(self._check_result(reply))
         if result.status == "ok":
-            self.cache.put(key, result, _lineage_tags(uid, tid, result))
+            self.cache.put(key, result, _lineage_tags(uid, tid, result), since)
         return result
 
     async def _foreign_holds(self, result: CheckResult) -> CheckResult:
@@ -810,7 +811,7 @@ class Store:
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        return await self._check_temporary(key, uid, generation, tid)
+        return await self._check_temporary(key, uid, generation, tid, self.cache.epoch)
 
     def _queue_owner(self, uid: str, generation: str, tid: str) -> _Queued:
         return self._queue(
@@ -824,11 +825,13 @@ class Store:
         )
 
     @translate_errors
-    async def _check_temporary(self, key: str, uid: str, generation: int, tid: str) -> CheckResult:
+    async def _check_temporary(
+        self, key: str, uid: str, generation: int, tid: str, since: int
+    ) -> CheckResult:
         reply = await self._reply(self._queue_owner(uid, str(generation), tid))
         result = await self._foreign_holds(self._check_result(reply, lineage_at=4))
         if result.status == "ok":
-            self.cache.put(key, result, _lineage_tags(uid, tid, result))
+            self.cache.put(key, result, _lineage_tags(uid, tid, result), since)
         return result
 
     # namespaces and roles ------------------------------------------------
@@ -1080,11 +1083,11 @@ class Store:
         cached = self.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        return await self._check_f5(key, ns, app, generation, tid, uid)
+        return await self._check_f5(key, ns, app, generation, tid, uid, self.cache.epoch)
 
     @translate_errors
     async def _check_f5(
-        self, key: str, ns: str, app: str, generation: int, tid: str, uid: str
+        self, key: str, ns: str, app: str, generation: int, tid: str, uid: str, since: int
     ) -> CheckResult:
         # Three slots (the user's: owner and lineage; the application's: app
         # and record; the namespace's role bindings: the role generation), one
@@ -1120,5 +1123,5 @@ class Store:
                 f"role:{ns}/{uid}",
                 *_lineage_tags(uid, tid, owner),
             )
-            self.cache.put(key, result, tags)
+            self.cache.put(key, result, tags, since)
         return result

@@ -78,7 +78,14 @@ class Principal:
 
     @property
     def confined(self) -> bool:
-        """Whether the credential is bounded by more than time and interface caveats."""
+        """Whether the credential is bounded by more than time and interface caveats.
+
+        A token minted for its user through another user's token (a foreign
+        lineage) counts as confined whatever its caveats: the user's tokens it
+        could read would not die with that other token.
+        """
+        if self.verification is not None and self.verification.foreign is not None:
+            return True
         return not all(isinstance(c, UNCONFINING_CAVEATS) for c in self.caveats)
 
 

@@ -20,9 +20,9 @@ def live_tags(cache: VerificationCache) -> set[str]:
 
 def test_a_message_drops_exactly_what_it_names() -> None:
     cache, _ = make_cache()
-    cache.put("n:u1:t1", "a", ("tok:t1", "user:u1"))
-    cache.put("n:u1:t2", "b", ("tok:t2", "user:u1"))
-    cache.put("n:u2:t3", "c", ("tok:t3", "user:u2"))
+    cache.put("n:u1:t1", "a", ("tok:t1", "user:u1"), cache.epoch)
+    cache.put("n:u1:t2", "b", ("tok:t2", "user:u1"), cache.epoch)
+    cache.put("n:u2:t3", "c", ("tok:t3", "user:u2"), cache.epoch)
     cache.invalidate("tok:t1")
     assert cache.get("n:u1:t1") is None
     assert cache.get("n:u1:t2") == "b"
@@ -36,7 +36,7 @@ def test_a_message_drops_exactly_what_it_names() -> None:
 
 def test_entries_older_than_the_bound_are_not_served() -> None:
     cache, clock = make_cache(staleness=10.0)
-    cache.put("k", "v", ("t",))
+    cache.put("k", "v", ("t",), cache.epoch)
     clock.advance(9.9)
     assert cache.get("k") == "v"
     clock.advance(0.1)
@@ -48,9 +48,9 @@ def test_entries_older_than_the_bound_are_not_served() -> None:
 def test_the_least_recently_used_entry_goes_first() -> None:
     cache, _ = make_cache(size=3)
     for key in ("a", "b", "c"):
-        cache.put(key, key, (f"tag:{key}", "shared"))
+        cache.put(key, key, (f"tag:{key}", "shared"), cache.epoch)
     assert cache.get("a") == "a"  # now the most recent
-    cache.put("d", "d", ("tag:d", "shared"))
+    cache.put("d", "d", ("tag:d", "shared"), cache.epoch)
     assert cache.get("b") is None
     assert [cache.get(k) for k in ("a", "c", "d")] == ["a", "c", "d"]
     assert live_tags(cache) == {"tag:a", "tag:c", "tag:d", "shared"}
@@ -63,7 +63,7 @@ def test_the_tag_index_never_outgrows_the_entries() -> None:
     cache, clock = make_cache(size=50, staleness=5.0)
     for i in range(1_000):
         # Replacing an entry with other tags forgets the old ones.
-        cache.put(f"k{i % 80}", i, (f"tok:{i}", f"user:{i % 7}"))
+        cache.put(f"k{i % 80}", i, (f"tok:{i}", f"user:{i % 7}"), cache.epoch)
         if i % 3 == 0:
             cache.invalidate(f"tok:{i - 1}")
         if i % 97 == 0:
@@ -81,9 +81,24 @@ def test_the_tag_index_never_outgrows_the_entries() -> None:
     assert len(cache) == 0 and live_tags(cache) == set()
 
 
+def test_a_lookup_read_before_a_message_is_not_remembered() -> None:
+    """A revocation that came in while a lookup was on its way may have named it."""
+    cache, _ = make_cache()
+    since = cache.epoch
+    cache.invalidate("tok:t1")  # arrives during the lookup's round trips
+    cache.put("n:u1:t1", "a", ("tok:t1",), since)
+    assert cache.get("n:u1:t1") is None and len(cache) == 0
+    since = cache.epoch
+    cache.clear()
+    cache.put("n:u1:t1", "a", ("tok:t1",), since)
+    assert len(cache) == 0
+    cache.put("n:u1:t1", "a", ("tok:t1",), cache.epoch)
+    assert cache.get("n:u1:t1") == "a"
+
+
 def test_nothing_is_kept_or_served_while_the_feed_is_down() -> None:
     cache, _ = make_cache()
     cache.live = False
-    cache.put("k", "v", ("t",))
+    cache.put("k", "v", ("t",), cache.epoch)
     assert cache.get("k") is None
     assert len(cache) == 0
