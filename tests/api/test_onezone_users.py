@@ -415,6 +415,20 @@ async def test_listing_walks_in_steps(
     assert len(body["tokens"]) == len(expected) and set(body["tokens"]) == expected
 
 
+async def test_an_index_edited_by_hand_cannot_break_the_listing(
+    client: Client, people: People
+) -> None:
+    """Whatever a name index holds, the reply is JSON and holds only token ids."""
+    tid, _ = await create_named(client, people.alice, "t1")
+    store = client.app[STORE]
+    odd = ['x"],"y', "back\\slash", "ctl\x01", "ż" * 4, ""]
+    await store.client.hset(
+        store.keys.name_index(people.bob_id), mapping={f"n{i}": f"{v}:0" for i, v in enumerate(odd)}
+    )
+    body = await ok(await client.get(f"{API}/tokens/named", headers=people.admin), 200, "Tokens")
+    assert body == {"tokens": [tid]}
+
+
 async def test_a_store_failure_mid_listing_cuts_the_connection(
     client: Client, people: People, monkeypatch: pytest.MonkeyPatch
 ) -> None:
