@@ -11,12 +11,19 @@ class Clock(Protocol):
         """Seconds since the Unix epoch."""
         ...
 
+    def monotonic(self) -> float:
+        """Seconds on a clock that never steps back (ages and intervals, never dates)."""
+        ...
+
 
 class SystemClock:
     """The wall clock."""
 
     def now(self) -> float:
         return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
 
 class FakeClock:
@@ -26,6 +33,9 @@ class FakeClock:
         self._now = start
 
     def now(self) -> float:
+        return self._now
+
+    def monotonic(self) -> float:
         return self._now
 
     def advance(self, seconds: float) -> None:

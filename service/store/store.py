@@ -13,11 +13,12 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from service.clock import Clock, SystemClock
 from service.errors import (
@@ -66,7 +67,21 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
 
 
 def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    # A value this service did not write may not be UTF-8: never an exception here.
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+# A name index entry: token id, ':', expiry (unix seconds, 0 = never).
+_INDEX_ENTRY = re.compile(r"([0-9a-f]{32}):([0-9]{1,20})")
+
+
+def _live_entry(value: Any, now: int) -> str | None:
+    """The token id of a name index entry, if it is one and has not expired."""
+    m = _INDEX_ENTRY.fullmatch(_s(value))
+    if m is None:
+        return None
+    exp = int(m[2])
+    return m[1] if exp == 0 or exp > now else None
 
 
 def _decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
@@ -225,7 +240,9 @@ class Store:
         self.scripts = Scripts(self.client)
         self.batcher = CommandBatcher(self.client)
         self._uids: BoundedLRU[str, str] = BoundedLRU(_MAX_REMEMBERED_NAMES)
-        self.cache = VerificationCache(cache_size, cache_max_staleness, self.clock.now)
+        # Ages on a clock that never steps back: a wall clock set back would keep
+        # entries past cache.max_staleness, the bound on a lost revocation message.
+        self.cache = VerificationCache(cache_size, cache_max_staleness, self.clock.monotonic)
         self.feed = RevocationFeed(self.client, self.keys.revocations(), self.cache)
         self.ready = False
 
@@ -577,11 +594,16 @@ class Store:
         now = self._now()
         out: list[str] = []
         following: dict[str, Any] = {}
-        for uid, (cursor, items) in zip(pending, replies, strict=True):
+        for uid, reply in zip(pending, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                # Not a hash (a store edited by hand): this user has nothing to list.
+                log.warning("name index of user %s unreadable: %s", uid, reply)
+                continue
+            cursor, items = reply
             values = items.values() if isinstance(items, dict) else items[1::2]
             for value in values:
-                tid, _, exp = _s(value).partition(":")
-                if exp == "0" or (exp.isdigit() and int(exp) > now):
+                tid = _live_entry(value, now)
+                if tid is not None:
                     out.append(tid)
             if int(cursor) != 0:
                 following[uid] = cursor
@@ -589,8 +611,18 @@ class Store:
 
     @translate_errors
     async def _gather(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Several commands in one batch, their replies in order (no task each)."""
-        return list(await asyncio.gather(*(self.batcher.execute(*c) for c in commands)))
+        """Several commands in one batch, their replies in order (no task each).
+
+        A command's error reply (e.g. WRONGTYPE) is its reply; a failure of
+        the connection fails the whole.
+        """
+        replies = await asyncio.gather(
+            *(self.batcher.execute(*c) for c in commands), return_exceptions=True
+        )
+        for reply in replies:
+            if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
+                raise reply
+        return list(replies)
 
     @translate_errors
     async def _call(self, *args: Any) -> Any:
@@ -604,13 +636,18 @@ class Store:
     @translate_errors
     async def list_named(self, uid: str) -> dict[str, str]:
         """Live named tokens of a user as {name: token id}; expired names are pruned."""
-        raw = _decode_hash(await self.client.hgetall(self.keys.name_index(uid)))
+        try:
+            raw = _decode_hash(await self.client.hgetall(self.keys.name_index(uid)))
+        except ResponseError as err:
+            # Not a hash (a store edited by hand): nothing to list, nothing to prune.
+            log.warning("name index of user %s unreadable: %s", uid, err)
+            return {}
         now = self._now()
         live: dict[str, str] = {}
         stale = []
         for name, value in raw.items():
-            tid, _, exp = value.partition(":")
-            if exp.isdigit() and (int(exp) == 0 or int(exp) > now):
+            tid = _live_entry(value, now)
+            if tid is not None:
                 live[name] = tid
             else:
                 stale.append(name)

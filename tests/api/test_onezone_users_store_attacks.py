@@ -96,6 +96,9 @@ class SteppedClock:
     def now(self) -> float:
         return time.time() + self.step
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 async def test_a_backward_clock_step_keeps_no_lookup_cached_beyond_max_staleness(
     aiohttp_client: Any,
