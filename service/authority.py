@@ -27,7 +27,7 @@ from service.errors import (
 )
 from service.lru import BoundedLRU
 from service.settings import Settings
-from service.store import CheckResult, Store
+from service.store import CheckResult, Foreign, Store, lineage_fields
 from service.store.store import MAX_EXPIRY
 from service.tokens import caveats, encoding
 from service.tokens.caveats import (
@@ -51,19 +51,6 @@ _PARSED_CACHE_SIZE = 10_000
 # A child's record names every named ancestor (each checked on every use of
 # the child), so chains are bounded.
 MAX_ANCESTORS = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Foreign:
-    """The part of a lineage in another user's slot: an admin's token minted for a user.
-
-    `uid` is the admin's id; `ancestors` and `generation` are as in Lineage,
-    of that user's tokens, checked by a second script in that user's slot.
-    """
-
-    uid: str
-    ancestors: tuple[str, ...] = ()
-    generation: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,28 +123,10 @@ def _check_depth(lineage: Lineage) -> None:
         raise Forbidden("token chain too deep")
 
 
-def _foreign_tuple(foreign: Foreign | None) -> tuple[str, tuple[str, ...], int | None] | None:
-    """A foreign lineage as the store takes it."""
-    return None if foreign is None else (foreign.uid, foreign.ancestors, foreign.generation)
-
-
-def _gen(generation: int | None) -> str:
-    return "" if generation is None else str(generation)
-
-
-def _lineage_fields(lineage: Lineage) -> dict[str, str | int]:
-    """A lineage as the fields of a record or link (see lineage.lua)."""
+def _lineage_fields(lineage: Lineage) -> dict[str, str]:
+    """A lineage as the fields of a record or link, once its depth is checked."""
     _check_depth(lineage)
-    fields: dict[str, str | int] = {
-        "anc": " ".join(lineage.ancestors),
-        "pgen": _gen(lineage.generation),
-    }
-    foreign = lineage.foreign
-    if foreign is not None:
-        fields.update(
-            fuid=foreign.uid, fanc=" ".join(foreign.ancestors), fgen=_gen(foreign.generation)
-        )
-    return fields
+    return lineage_fields(lineage.ancestors, lineage.generation, lineage.foreign)
 
 
 # Tokens parsed but not yet verified, waiting for their signature check (which
@@ -395,7 +364,7 @@ class Authority:
                 ancestors=lineage.ancestors,
                 parent_generation=lineage.generation,
                 expires=_expiry(cavs) or 0,
-                foreign=_foreign_tuple(lineage.foreign),
+                foreign=lineage.foreign,
             )
         except TokenRevoked as err:
             # The credential died between its authentication and now.
@@ -514,9 +483,6 @@ class Authority:
                 ident.user_id, ident.generation, ident.token_id
             )
         _raise_for(result)
-        foreign = None
-        if result.foreign is not None:
-            foreign = Foreign(*result.foreign)
         return OnezoneVerification(
             ident,
             verified,
@@ -524,7 +490,7 @@ class Authority:
             result.admin,
             result.ancestors,
             result.generation,
-            foreign,
+            result.foreign,
         )
 
     # F5 ------------------------------------------------------------------
@@ -556,7 +522,7 @@ class Authority:
             extra = [caveats.to_text(c) for c in inherited if not isinstance(c, TimeCaveat)]
             own = parent.lineage_for(user_id)
             _check_depth(own)
-            lineage = (own.ancestors, own.generation, _foreign_tuple(own.foreign))
+            lineage = (own.ancestors, own.generation, own.foreign)
         texts = [f"namespace = {namespace}", f"app = {app}", *extra, f"time < {expires}"]
         if extra:
             self._check_f5_size(namespace, app, user_id, tid, texts)

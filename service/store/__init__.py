@@ -1,5 +1,5 @@
 """Redis state: connection from a URL, Lua scripts, records, rate limits, users, revocation feed."""
 
-from .store import CheckResult, Store, User
+from .store import CheckResult, Foreign, Store, User, lineage_fields
 
-__all__ = ["CheckResult", "Store", "User"]
+__all__ = ["CheckResult", "Foreign", "Store", "User", "lineage_fields"]

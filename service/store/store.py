@@ -101,6 +101,19 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class Foreign:
+    """The part of a token's lineage in another user's slot (an admin's token minted it).
+
+    `uid` is that user's id; `ancestors` and `generation` are the chain
+    there, checked by a second script in that user's slot (check_lineage.lua).
+    """
+
+    uid: str
+    ancestors: tuple[str, ...] = ()
+    generation: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """The store's verdict on a token's record, its owner when known, and its lineage.
 
@@ -113,7 +126,6 @@ class CheckResult:
     admin: bool = False
     ancestors: tuple[str, ...] = ()
     generation: int | None = None
-    # A foreign lineage: (the other user's id, ancestors, generation) there.
     foreign: Foreign | None = None
 
 
@@ -127,19 +139,15 @@ def _lineage_tags(uid: str, tid: str, result: CheckResult) -> tuple[str, ...]:
     """Revocation-feed tags of a token's check: itself, its owner, each named ancestor."""
     tags = (f"tok:{tid}", f"user:{uid}", *(f"tok:{a}" for a in result.ancestors))
     if result.foreign is not None:
-        fuid, fanc, _ = result.foreign
-        tags += (f"user:{fuid}", *(f"tok:{a}" for a in fanc))
+        foreign = result.foreign
+        tags += (f"user:{foreign.uid}", *(f"tok:{a}" for a in foreign.ancestors))
     return tags
-
-
-# A foreign lineage: the other user's id, the ancestors and generation there.
-Foreign = tuple[str, tuple[str, ...], int | None]
 
 
 def _foreign(uid: Any, ancestors: Any, generation: Any) -> Foreign:
     """A foreign lineage as a script replies it."""
     anc, gen = _lineage(ancestors, generation)
-    return _s(uid), anc, gen
+    return Foreign(_s(uid), anc, gen)
 
 
 def _gen(generation: int | None) -> str:
@@ -150,8 +158,18 @@ def _foreign_args(foreign: Foreign | None) -> list[str]:
     """A foreign lineage as script arguments (owner, ancestors, generation; '' for none)."""
     if foreign is None:
         return ["", "", ""]
-    uid, ancestors, generation = foreign
-    return [uid, " ".join(ancestors), _gen(generation)]
+    return [foreign.uid, " ".join(foreign.ancestors), _gen(foreign.generation)]
+
+
+def lineage_fields(
+    ancestors: Sequence[str], generation: int | None, foreign: Foreign | None
+) -> dict[str, str]:
+    """A lineage as the fields of a token's record or link (what the check scripts read)."""
+    fields = {"anc": " ".join(ancestors), "pgen": _gen(generation)}
+    if foreign is not None:
+        fuid, fanc, fgen = _foreign_args(foreign)
+        fields.update(fuid=fuid, fanc=fanc, fgen=fgen)
+    return fields
 
 
 def _rate_result(policy: RateLimitPolicy, reply: list[Any]) -> RateLimitResult:
@@ -541,10 +559,13 @@ class Store:
         cursor: Any = 0
         while True:
             cursor, members = await self.client.sscan(self.keys.users(), cursor, count=1000)
-            for uid in (_s(m) for m in members):
-                await self.batcher.execute(
-                    "SADD", self.keys.owner_hints(uid[:OWNER_HINT_DIGITS]), uid
-                )
+            # A page's commands in one batch, not a round trip per user.
+            await self._gather(
+                [
+                    ("SADD", self.keys.owner_hints(uid[:OWNER_HINT_DIGITS]), uid)
+                    for uid in (_s(m) for m in members)
+                ]
+            )
             if int(cursor) == 0:
                 break
         await self.client.set(self.keys.owner_hints_built(), 1)
@@ -741,11 +762,11 @@ class Store:
         """
         if result.status != "ok" or result.foreign is None:
             return result
-        fuid, fanc, fgen = result.foreign
+        fuid, fanc, fgen = _foreign_args(result.foreign)
         reply = await self._script(
             "check_lineage",
             keys=[self.keys.user(fuid), self.keys.temporary_generation(fuid)],
-            args=[self.keys.named_record(fuid, ""), " ".join(fanc), "" if fgen is None else fgen],
+            args=[self.keys.named_record(fuid, ""), fanc, fgen],
         )
         if _s(reply[0]) == "ok":
             return result
@@ -1064,12 +1085,10 @@ class Store:
         user_keys = [user_key]
         user_args: list[Any] = [now_ms, _interval_ms(user_policy), user_policy.limit]
         if lineage is not None:
-            ancestors, generation, foreign = lineage
             user_keys.append(self.keys.link(uid, tid))
-            user_args += [ttl, "anc", " ".join(ancestors), "pgen", _gen(generation)]
-            if foreign is not None:
-                fuid, fanc, fgen = _foreign_args(foreign)
-                user_args += ["fuid", fuid, "fanc", fanc, "fgen", fgen]
+            user_args.append(ttl)
+            for field, value in lineage_fields(*lineage).items():
+                user_args += [field, value]
         user_queued = self._queue("mint_f5_user", keys=user_keys, args=user_args)
         app_queued = self._queue(
             "mint_f5",

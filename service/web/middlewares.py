@@ -277,21 +277,17 @@ class Edge:
                 TALLY.inc(info.deprecation_count)
             if log.isEnabledFor(logging.INFO):
                 # A dict: the JSON formatter (service.logs) writes its fields into the line.
-                log.info(
-                    {
-                        "method": request.method,
-                        "route": info.route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "request_id": rid,
-                        "subject": state.subject,
-                        **(
-                            {"on_behalf_of": state.on_behalf_of}
-                            if state.on_behalf_of is not None
-                            else {}
-                        ),
-                    }
-                )
+                line = {
+                    "method": request.method,
+                    "route": info.route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "request_id": rid,
+                    "subject": state.subject,
+                }
+                if state.on_behalf_of is not None:
+                    line["on_behalf_of"] = state.on_behalf_of
+                log.info(line)
 
     @staticmethod
     def _decorate(headers: Any, rid: str, info: RouteInfo) -> None:

@@ -19,7 +19,7 @@ import aiohttp
 import jsonschema
 import pytest
 from confinement_support import app_for, generate
-from conftest import add_user, basic
+from conftest import add_user
 from onezone_support import (
     API,
     PASSWORD,
@@ -29,9 +29,9 @@ from onezone_support import (
     create_temporary,
     expect,
     expect_error,
-    new_user,
     verify,
 )
+from users_support import People, as_token, users
 
 from service.appkeys import AUTHORITY, STORE
 from service.errors import StoreUnavailable
@@ -61,31 +61,9 @@ async def refused(resp: aiohttp.ClientResponse, status: int, ident: str, **detai
     return error
 
 
-class People:
-    """An admin, alice and bob, with their ids and Basic headers."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    async def setup(self) -> People:
-        self.admin_id = await add_user(self.client, "root", PASSWORD, admin=True)
-        self.admin = basic("root", PASSWORD)
-        self.alice_id, self.alice = await new_user(self.client, "alice")
-        self.bob_id, self.bob = await new_user(self.client, "bob")
-        return self
-
-
 @pytest.fixture
 async def people(client: Client) -> People:
     return await People(client).setup()
-
-
-def users(uid: str) -> str:
-    return f"{API}/users/{uid}/tokens"
-
-
-def as_token(token: str) -> dict[str, str]:
-    return {"X-Auth-Token": token}
 
 
 TIME = [{"type": "time", "validUntil": NOW + 600}]

@@ -1,6 +1,6 @@
-"""Attacks on the admin routes of the Onezone dialect that currently succeed.
+"""Attacks on the admin routes of the Onezone dialect, found by an outside attack.
 
-Each test states what should hold and fails while it does not.
+Each test states what must hold; each failed before its fix.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import add_user, basic
-from onezone_support import API, PASSWORD, Client, create_named, expect, expect_error, verify
+from onezone_support import API, Client, create_named, expect, expect_error, verify
+from users_support import People, as_token, users
 
 from service.appkeys import STORE
 
@@ -19,28 +19,9 @@ NOW = 1_700_000_000
 LISTING = f"{API}/tokens/named"
 
 
-def users(uid: str) -> str:
-    return f"{API}/users/{uid}/tokens"
-
-
-def as_token(token: str) -> dict[str, str]:
-    return {"X-Auth-Token": token}
-
-
-class People:
-    """An admin and alice, with their ids and Basic headers."""
-
-    async def setup(self, client: Client) -> People:
-        self.admin_id = await add_user(client, "root", PASSWORD, admin=True)
-        self.admin = basic("root", PASSWORD)
-        self.alice_id = await add_user(client, "alice", PASSWORD)
-        self.alice = basic("alice", PASSWORD)
-        return self
-
-
 @pytest.fixture
 async def people(client: Client) -> People:
-    return await People().setup(client)
+    return await People(client).setup()
 
 
 async def _raw_get(client: Client, path: str, headers: dict[str, str]) -> Any:
@@ -61,10 +42,10 @@ async def test_a_client_leaving_mid_listing_is_not_a_server_error(
 ) -> None:
     """An admin's client that stops reading every token id is no unhandled error, no 500.
 
-    Today only StoreError is caught after the reply has begun: the failed
-    write reaches the edge, which counts a 500 (access log and metrics) and,
-    when it is the write's ConnectionError (as under `serve`), logs "unhandled
-    error" at ERROR with a traceback, for every client that times out or is
+    Once only StoreError was caught after the reply had begun: the failed
+    write reached the edge, which counted a 500 (access log and metrics) and,
+    for the write's ConnectionError (as under `serve`), logged "unhandled
+    error" at ERROR with a traceback, for every client that timed out or was
     interrupted.
     """
     caplog.set_level(logging.INFO)

@@ -1,6 +1,6 @@
-"""Attacks through what Redis holds and how time is read, that currently succeed.
+"""Attacks through what Redis holds and how time is read, found by an outside attack.
 
-Each test states what should hold and fails while it does not.
+Each test states what must hold; each failed before its fix.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 import pytest
-from conftest import KEYRING, add_user, basic, make_settings
+from conftest import KEYRING, add_user, make_settings
 from onezone_support import API, PASSWORD, Client, create_named, expect, expect_error, verify
+from users_support import People
 
 from service.app import create_app
 from service.appkeys import AUTHORITY, STORE
@@ -19,22 +20,9 @@ from service.appkeys import AUTHORITY, STORE
 LISTING = f"{API}/tokens/named"
 
 
-class People:
-    """An admin, alice and bob, with their ids and Basic headers."""
-
-    async def setup(self, client: Client) -> People:
-        self.admin_id = await add_user(client, "root", PASSWORD, admin=True)
-        self.admin = basic("root", PASSWORD)
-        self.alice_id = await add_user(client, "alice", PASSWORD)
-        self.alice = basic("alice", PASSWORD)
-        self.bob_id = await add_user(client, "bob", PASSWORD)
-        self.bob = basic("bob", PASSWORD)
-        return self
-
-
 @pytest.fixture
 async def people(client: Client) -> People:
-    return await People().setup(client)
+    return await People(client).setup()
 
 
 # Values no script of this service writes in a name index (`<token id>:<expiry>`),
@@ -106,10 +94,10 @@ async def test_a_backward_clock_step_keeps_no_lookup_cached_beyond_max_staleness
     """A lookup is served from the cache for at most `cache.max_staleness` seconds of real time.
 
     The bound is what holds a revocation whose pub/sub message is lost (README:
-    "the bound on a revocation's delay if its pub/sub message is lost"). An
-    entry's age is measured on the wall clock, so a backward step of the
-    system clock (NTP, a resumed VM) keeps it for as long again as the step:
-    here a revoked token is accepted 60 s beyond the bound.
+    "the bound on a revocation's delay if its pub/sub message is lost"). Were
+    an entry's age measured on the wall clock, a backward step of the system
+    clock (NTP, a resumed VM) would keep it for as long again as the step:
+    here a revoked token accepted 60 s beyond the bound.
     """
     clock = SteppedClock()
     settings = make_settings(cache__size=1000)
