@@ -390,12 +390,12 @@ def _may_see_serialized(principal: Principal) -> None:
 
 async def _named_token(
     request: web.Request, scope: str = "", *, serialized: bool = False
-) -> tuple[Principal, str, str]:
-    """The caller, the token `{id}` and its owner: the caller, or anyone's for an admin.
+) -> tuple[str, str, dict[str, str]]:
+    """The token `{id}`, its owner and its record: the caller's, or anyone's for an admin.
 
     One's own token is found in one's own slot; another's through the owner
-    index. A token of someone else is `forbidden` unless the caller is an
-    admin; an unknown id is `notFound` for everyone.
+    hint in its id. A token of someone else is `forbidden` unless the caller
+    is an admin; an unknown id is `notFound` for everyone.
     """
     tid = request.match_info["id"]
     principal = await authenticate(request, api_gri=f"token.{tid}.instance{scope}")
@@ -404,10 +404,11 @@ async def _named_token(
         _may_see_serialized(principal)
     if not _is_token_id(tid):
         raise NotFound("token not found")
-    store = _authority(request).store
-    if await store.get_named(principal.user_id, tid) is not None:
-        return principal, tid, principal.user_id
-    owner = await store.token_owner(tid)
+    authority = _authority(request)
+    record = await authority.store.get_named(principal.user_id, tid)
+    if record is not None:
+        return tid, principal.user_id, record
+    owner = await authority.store.token_owner(tid)
     if owner is None or owner == principal.user_id:
         raise NotFound("token not found")
     if not principal.admin:
@@ -415,7 +416,7 @@ async def _named_token(
     if serialized:
         _may_see_anothers(principal)
     request[STATE].on_behalf_of = owner
-    return principal, tid, owner
+    return tid, owner, await _record(authority, owner, tid)
 
 
 def _may_see_anothers(principal: Principal) -> None:
@@ -443,9 +444,8 @@ async def _revoked(authority: Authority, owner: str, tid: str) -> bool:
     parameters=[TOKEN_ID],
 )
 async def get_named_token(request: web.Request) -> web.Response:
-    _, tid, owner = await _named_token(request, serialized=True)
+    tid, owner, record = await _named_token(request, serialized=True)
     authority = _authority(request)
-    record = await _record(authority, owner, tid)
     revoked = await _revoked(authority, owner, tid)
     return json_response(named_token_json(authority, owner, tid, record, revoked))
 
@@ -456,7 +456,7 @@ async def get_named_token(request: web.Request) -> web.Response:
     parameters=[TOKEN_ID],
 )
 async def get_named_token_status(request: web.Request) -> web.Response:
-    _, tid, owner = await _named_token(request, ":shared")
+    tid, owner, _ = await _named_token(request, ":shared")
     return json_response({"revoked": await _revoked(_authority(request), owner, tid)})
 
 
@@ -467,7 +467,7 @@ async def get_named_token_status(request: web.Request) -> web.Response:
 )
 @request_schema(s.OnezoneNamedTokenUpdateRequestSchema, required=True)
 async def update_named_token(request: web.Request) -> web.Response:
-    _, tid, owner = await _named_token(request)
+    tid, owner, _ = await _named_token(request)
     body = _body(request)
     if "customMetadata" not in body and "revoked" not in body:
         raise MissingAtLeastOneValue(("customMetadata", "revoked"))
@@ -487,7 +487,7 @@ async def update_named_token(request: web.Request) -> web.Response:
     parameters=[TOKEN_ID],
 )
 async def delete_named_token(request: web.Request) -> web.Response:
-    _, tid, owner = await _named_token(request)
+    tid, owner, _ = await _named_token(request)
     await _authority(request).store.delete_named(owner, tid)
     return web.Response(status=204)
 
