@@ -230,7 +230,14 @@ async def test_sigterm_drains_requests_in_flight_and_exits_zero() -> None:
             # Its own connection: a pooled one might be a fresh one, refused at once.
             probe = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), timeout=timeout)
             tasks.append(asyncio.create_task(_poll_ready(probe, svc.url + "/readyz", ready, stop)))
-            await asyncio.sleep(1.0)
+            # Wait until every client has had answers, not a fixed time: on a
+            # loaded machine the first Basic-auth round takes longer than a second.
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline:
+                answered = sum(1 for o in outcomes if o.status is not None)
+                if answered > 2 * CLIENTS:
+                    break
+                await asyncio.sleep(0.05)
             before = len(outcomes)
             signalled = time.monotonic()
             svc.signal(signal.SIGTERM)
