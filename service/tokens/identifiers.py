@@ -20,23 +20,48 @@ from typing import Literal, TypeAlias
 
 from service.tokens.errors import MalformedToken
 
-__all__ = ["F5Identifier", "OnezoneIdentifier", "parse_identifier"]
+__all__ = [
+    "NAME_PATTERN",
+    "TOKEN_ID_PATTERN",
+    "F5Identifier",
+    "OnezoneIdentifier",
+    "is_name",
+    "is_token_id",
+    "parse_identifier",
+]
 
 Persistence: TypeAlias = Literal["named", "temporary"]
 Kind: TypeAlias = Literal["access", "identity"]
 
-_TOKEN_ID = re.compile(r"[0-9a-f]{32}")
+TOKEN_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+"""A token id: 32 lowercase hex digits (the signing key's tag, then random digits)."""
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+"""An F5 namespace or application name as identifiers and caveats carry it."""
+
 _USER_ID = re.compile(r"[A-Za-z0-9_\-]{1,128}")
-_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 _GENERATION = re.compile(r"0|[1-9][0-9]{0,17}")
 _KIND_CODES: dict[str, Kind] = {"act": "access", "idn": "identity"}
 _CODE_BY_KIND = {"access": "act", "identity": "idn"}
 
 
+def is_token_id(value: object) -> bool:
+    """Whether `value` is a token id: a string of 32 lowercase hex digits."""
+    return isinstance(value, str) and TOKEN_ID_PATTERN.fullmatch(value) is not None
+
+
+def is_name(value: str) -> bool:
+    """Whether the string `value` matches NAME_PATTERN (an F5 namespace or app name)."""
+    # Plain ASCII alphanumerics, the usual case, need no regular expression.
+    if len(value) <= 128 and value.isascii() and value.isalnum():
+        return True
+    return NAME_PATTERN.fullmatch(value) is not None
+
+
 def _check_ids(user_id: str, token_id: str) -> None:
     if not isinstance(user_id, str) or _USER_ID.fullmatch(user_id) is None:
         raise ValueError("user id must be 1-128 characters of [A-Za-z0-9_-]")
-    if not isinstance(token_id, str) or _TOKEN_ID.fullmatch(token_id) is None:
+    if not is_token_id(token_id):
         raise ValueError("token id must be 32 lowercase hex digits")
 
 
@@ -122,7 +147,7 @@ class F5Identifier:
 
     def __post_init__(self) -> None:
         for value, what in ((self.namespace, "namespace"), (self.app, "app")):
-            if not isinstance(value, str) or _NAME.fullmatch(value) is None:
+            if not isinstance(value, str) or not is_name(value):
                 raise ValueError(f"{what} must be 1-128 characters of [A-Za-z0-9_.-]")
         _check_generation(self.generation)
         _check_ids(self.user_id, self.token_id)

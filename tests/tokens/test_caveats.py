@@ -10,7 +10,6 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from service.tokens import caveats as caveats_module
 from service.tokens import httppath
 from service.tokens.caveats import (
     CAVEAT_TYPES,
@@ -43,6 +42,7 @@ from service.tokens.caveats import (
     to_json,
     to_text,
 )
+from service.tokens.caveats import registry as caveat_registry
 from service.tokens.errors import CaveatUnknown, CaveatUnverified, MalformedCaveat
 from service.tokens.macaroon import mint
 from service.tokens.verifier import DEFAULT_CHECKERS, Context, Verifier
@@ -611,15 +611,15 @@ def test_every_table_is_built_from_the_registry() -> None:
     types = caveat_types()
     assert types == CAVEAT_TYPES
     assert len({cls.type_name for cls in types}) == len(types)
-    assert set(caveats_module._REGISTRY) == {cls.type_name for cls in types}
-    assert set(caveats_module._TEXT_PARSERS) == {
+    assert set(caveat_registry._REGISTRY) == {cls.type_name for cls in types}
+    assert set(caveat_registry._TEXT_PARSERS) == {
         (cls.type_name, op) for cls in types for op in cls.text_ops
     }
-    assert set(caveats_module._BARE_PARSERS) == {cls.type_name for cls in types if not cls.text_ops}
+    assert set(caveat_registry._BARE_PARSERS) == {cls.type_name for cls in types if not cls.text_ops}
     assert set(DEFAULT_CHECKERS) == set(types)
     for cls in types:
         assert DEFAULT_CHECKERS[cls] is cls.check
-        assert caveats_module._JSON_KEYS[cls.type_name] == cls.json_keys | {"type"}
+        assert caveat_registry._JSON_KEYS[cls.type_name] == cls.json_keys | {"type"}
 
 
 def test_register_refuses_duplicates_and_unfinished_classes() -> None:
@@ -637,7 +637,7 @@ def test_register_refuses_duplicates_and_unfinished_classes() -> None:
         TypeError, match="does not implement read_text, read_json, write_json, check"
     ):
         register(Unfinished)
-    assert "unfinished" not in caveats_module._REGISTRY
+    assert "unfinished" not in caveat_registry._REGISTRY
 
 
 @dataclass(frozen=True, slots=True)
@@ -676,7 +676,7 @@ class _ColourCaveat(Caveat):
 def test_a_new_kind_is_one_class(monkeypatch: pytest.MonkeyPatch) -> None:
     # On copies of the registry's tables, so that other tests see the real one.
     for table in ("_REGISTRY", "_TEXT_PARSERS", "_BARE_PARSERS", "_JSON_KEYS"):
-        monkeypatch.setattr(caveats_module, table, dict(getattr(caveats_module, table)))
+        monkeypatch.setattr(caveat_registry, table, dict(getattr(caveat_registry, table)))
     register(_ColourCaveat)
     c = parse_text("test.colour != red")
     assert c == _ColourCaveat("red", True)
