@@ -62,8 +62,8 @@ def _malformed(reason: str) -> MalformedToken:
 
 def b64decode_any(s: str | bytes) -> bytes:
     """Decode standard or URL-safe base64, padded or not; MalformedToken if invalid."""
-    # Works on str: str.replace maps the URL-safe alphabet several times faster
-    # than bytes.translate, and a2b_base64 takes ASCII text as it is.
+    # Works on str: str.replace maps the URL-safe alphabet faster than
+    # bytes.translate, and a2b_base64 takes ASCII text as it is.
     if isinstance(s, str):
         if not s.isascii():
             raise _malformed("token is not base64")
@@ -116,8 +116,8 @@ _UNESCAPE = {"1": "_", "2": "-", "3": "/", "4": "+", "5": "="}
 
 def onedata_escape(s: str) -> str:
     """Escape base64 text the way Onedata does, leaving only alphanumerics."""
-    # Chained replace is several times faster than str.translate with a
-    # dict; "0" goes first so that the escapes it introduces stay as they are.
+    # Chained replace is faster than str.translate with a dict; "0" goes
+    # first so that the escapes it introduces stay as they are.
     return (
         s.replace("0", "00")
         .replace("_", "01")
@@ -131,8 +131,8 @@ def onedata_escape(s: str) -> str:
 def onedata_unescape(s: str) -> str:
     """Undo onedata_escape; MalformedToken on a bad or dangling escape."""
     # Escaped text is characters other than 0_-/+= and escapes "0" + [0-5].
-    # Splitting on "0" and reading the pieces left to right is several times
-    # faster than a regular expression over every character: a piece after a
+    # Splitting on "0" and reading the pieces left to right is faster than a
+    # regular expression over every character: a piece after a
     # "0" starts with its escape digit, and an empty piece means the digit
     # was itself a "0", so the piece after it is plain text.
     if "_" in s or "-" in s or "/" in s or "+" in s or "=" in s:

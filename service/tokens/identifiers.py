@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeGuard
 
 from service.tokens.errors import MalformedToken
 
@@ -45,7 +45,7 @@ _KIND_CODES: dict[str, Kind] = {"act": "access", "idn": "identity"}
 _CODE_BY_KIND = {"access": "act", "identity": "idn"}
 
 
-def is_token_id(value: object) -> bool:
+def is_token_id(value: object) -> TypeGuard[str]:
     """Whether `value` is a token id: a string of 32 lowercase hex digits."""
     return isinstance(value, str) and TOKEN_ID_PATTERN.fullmatch(value) is not None
 

@@ -17,16 +17,17 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeGuard, get_args
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from service.tokens.encoding import b64decode_any
 from service.tokens.errors import MalformedToken, UnknownKey
+from service.tokens.identifiers import TOKEN_ID_PATTERN
 from service.tokens.macaroon import FixedKeyHmac
 
-__all__ = ["MIN_SECRET_BYTES", "KeyRing", "KeyState", "SigningKey"]
+__all__ = ["KEY_ID_PATTERN", "KEY_STATES", "MIN_SECRET_BYTES", "KeyRing", "KeyState", "SigningKey"]
 
 KeyState: TypeAlias = Literal["active", "verify", "retired"]
 
@@ -34,11 +35,18 @@ MIN_SECRET_BYTES = 32
 TOKEN_ID_RANDOM_BYTES = 12
 # Digits of a named token's id that repeat its owner's id (see new_token_id).
 OWNER_HINT_DIGITS = 10
-_STATES: frozenset[str] = frozenset({"active", "verify", "retired"})
-_KID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_TOKEN_ID = re.compile(r"[0-9a-f]{32}")
+KEY_STATES: frozenset[str] = frozenset(get_args(KeyState))
+"""The states a signing key can be in (see KeyState)."""
+KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+"""A signing key's id (kid)."""
+_KID_RULE = "must be 1-64 characters of [A-Za-z0-9_.-]"
+_STATE_RULE = "must be active, verify or retired"
 _HEX = re.compile(r"[0-9a-f]+")
 _PURPOSE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+
+
+def _is_kid(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and KEY_ID_PATTERN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -50,12 +58,12 @@ class SigningKey:
     state: KeyState = "active"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.kid, str) or _KID.fullmatch(self.kid) is None:
-            raise ValueError("kid must be 1-64 characters of [A-Za-z0-9_.-]")
+        if not _is_kid(self.kid):
+            raise ValueError(f"kid {_KID_RULE}")
         if not isinstance(self.secret, bytes) or len(self.secret) < MIN_SECRET_BYTES:
             raise ValueError(f"secret must be at least {MIN_SECRET_BYTES} bytes")
-        if self.state not in _STATES:
-            raise ValueError("state must be active, verify or retired")
+        if self.state not in KEY_STATES:
+            raise ValueError(f"state {_STATE_RULE}")
 
     @cached_property
     def tag(self) -> str:
@@ -126,11 +134,11 @@ class KeyRing:
             if unknown:
                 raise ValueError(f"{where}.{sorted(map(str, unknown))[0]}: unexpected field")
             kid = entry.get("kid")
-            if not isinstance(kid, str) or _KID.fullmatch(kid) is None:
-                raise ValueError(f"{where}.kid: must be 1-64 characters of [A-Za-z0-9_.-]")
+            if not _is_kid(kid):
+                raise ValueError(f"{where}.kid: {_KID_RULE}")
             state = entry.get("state", "active")
-            if state not in _STATES:
-                raise ValueError(f"{where}.state: must be active, verify or retired")
+            if state not in KEY_STATES:
+                raise ValueError(f"{where}.state: {_STATE_RULE}")
             encoded = entry.get("secret")
             if not isinstance(encoded, str):
                 raise ValueError(f"{where}.secret: must be a base64 string")
@@ -153,10 +161,10 @@ class KeyRing:
         """Return a new keys-file entry with a random secret."""
         if kid is None:
             kid = "k-" + secrets.token_hex(4)
-        if _KID.fullmatch(kid) is None:
-            raise ValueError("kid must be 1-64 characters of [A-Za-z0-9_.-]")
-        if state not in _STATES:
-            raise ValueError("state must be active, verify or retired")
+        if not _is_kid(kid):
+            raise ValueError(f"kid {_KID_RULE}")
+        if state not in KEY_STATES:
+            raise ValueError(f"state {_STATE_RULE}")
         secret = base64.b64encode(secrets.token_bytes(MIN_SECRET_BYTES)).decode("ascii")
         return {"kid": kid, "secret": secret, "state": state}
 
@@ -189,7 +197,8 @@ class KeyRing:
 
     def key_for_token_id(self, token_id: str) -> SigningKey:
         """Return the key that signed a token id; UnknownKey if unknown or retired."""
-        if not isinstance(token_id, str) or _TOKEN_ID.fullmatch(token_id) is None:
+        # identifiers.is_token_id, written out: this runs for every token verified.
+        if not isinstance(token_id, str) or TOKEN_ID_PATTERN.fullmatch(token_id) is None:
             raise MalformedToken("bad token id")
         key = self._by_tag.get(token_id[:8])
         if key is None or key.state == "retired":

@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from service.adapters.hmac_sha256 import new_hmac as _new_hmac
 from service.tokens.errors import CaveatUnknown, InvalidSignature, MalformedToken
 
 __all__ = [
@@ -23,9 +24,7 @@ __all__ = [
     "Caveat",
     "FixedKeyHmac",
     "Macaroon",
-    "derive_key",
     "first_party_caveat",
-    "hmac_sha256",
     "mint",
     "new_caveat",
     "new_macaroon",
@@ -35,19 +34,6 @@ SIGNATURE_SIZE = 32
 
 _KEY_GENERATOR = b"macaroons-key-generator"
 _compare = hmac.compare_digest
-
-try:
-    # OpenSSL's HMAC object without the pure-Python wrapper of the hmac module:
-    # every signature step hashes with a new key, so this call dominates.
-    from _hashlib import hmac_new as _hmac_new
-except ImportError:  # pragma: no cover - CPython without OpenSSL
-    _hmac_new = hmac.new  # type: ignore[assignment]
-
-
-def hmac_sha256(key: bytes, msg: bytes) -> bytes:
-    """Return HMAC-SHA256(key, msg)."""
-    return _hmac_new(key, msg, "sha256").digest()
-
 
 _XOR_36 = bytes(b ^ 0x36 for b in range(256))
 _XOR_5C = bytes(b ^ 0x5C for b in range(256))
@@ -77,12 +63,8 @@ class FixedKeyHmac:
         return outer.digest()
 
 
-_KEY_GEN: Callable[[bytes], bytes] = FixedKeyHmac(_KEY_GENERATOR).digest
-
-
-def derive_key(root_key: bytes) -> bytes:
-    """Return the libmacaroons signing key for a root key."""
-    return _KEY_GEN(root_key)
+# A root key's signing key: HMAC-SHA256(b"macaroons-key-generator", root_key).
+_signing_key: Callable[[bytes], bytes] = FixedKeyHmac(_KEY_GENERATOR).digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +98,7 @@ class Macaroon:
             self.location,
             self.identifier,
             (*self.caveats, first_party_caveat(cid)),
-            _hmac_new(self.signature, cid, "sha256").digest(),
+            _new_hmac(self.signature, cid, "sha256").digest(),
         )
 
     def predicates(self) -> list[str]:
@@ -142,8 +124,8 @@ class Macaroon:
 
     def expected_signature(self, root_key: bytes) -> bytes:
         """Return the signature this macaroon would carry under a root key."""
-        new = _hmac_new
-        sig = new(_KEY_GEN(root_key), self.identifier, "sha256").digest()
+        new = _new_hmac
+        sig = new(_signing_key(root_key), self.identifier, "sha256").digest()
         for c in self.caveats:
             if c.vid is None:
                 sig = new(sig, c.cid, "sha256").digest()
@@ -159,11 +141,11 @@ class Macaroon:
 
 
 # The generated __init__ of a frozen dataclass stores each field through
-# object.__setattr__: about 0.6 µs for a Caveat on the benchmark machine, half
-# a signature step. Parsing and minting build a Macaroon and a Caveat per
-# caveat for every token, so they fill the slots through the slot descriptors
-# instead (about 0.35 µs). tests/tokens/test_macaroon.py checks that these
-# constructors set every field and build objects equal to the dataclass ones.
+# object.__setattr__, which costs a good part of a signature step. Parsing and
+# minting build a Macaroon and a Caveat per caveat for every token, so they
+# fill the slots through the slot descriptors instead. Contract: these
+# constructors set every field and build objects equal to the dataclass ones
+# (tests/tokens/test_macaroon.py checks it).
 _new_object = object.__new__
 _set_cid = Caveat.__dict__["cid"].__set__
 _set_vid = Caveat.__dict__["vid"].__set__
@@ -214,8 +196,8 @@ def mint(
 ) -> Macaroon:
     """Create a macaroon signed with a root key, with first-party caveats."""
     ident = identifier if isinstance(identifier, bytes) else identifier.encode("utf-8")
-    new = _hmac_new
-    sig = new(_KEY_GEN(root_key), ident, "sha256").digest()
+    new = _new_hmac
+    sig = new(_signing_key(root_key), ident, "sha256").digest()
     cavs: list[Caveat] = []
     append = cavs.append
     for predicate in caveats:

@@ -615,7 +615,9 @@ def test_every_table_is_built_from_the_registry() -> None:
     assert set(caveat_registry._TEXT_PARSERS) == {
         (cls.type_name, op) for cls in types for op in cls.text_ops
     }
-    assert set(caveat_registry._BARE_PARSERS) == {cls.type_name for cls in types if not cls.text_ops}
+    assert set(caveat_registry._BARE_PARSERS) == {
+        cls.type_name for cls in types if not cls.text_ops
+    }
     assert set(DEFAULT_CHECKERS) == set(types)
     for cls in types:
         assert DEFAULT_CHECKERS[cls] is cls.check

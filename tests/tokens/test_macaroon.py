@@ -12,9 +12,7 @@ from service.tokens.macaroon import (
     Caveat,
     FixedKeyHmac,
     Macaroon,
-    derive_key,
     first_party_caveat,
-    hmac_sha256,
     mint,
     new_caveat,
     new_macaroon,
@@ -51,17 +49,17 @@ def test_mint_with_caveats_equals_attenuation() -> None:
     assert direct.caveats == (Caveat(b"account = 3735928559"), Caveat(b"a = b"))
 
 
-def test_derived_key_is_libmacaroons_key_generator() -> None:
-    expected = hmac.new(b"macaroons-key-generator", README_KEY, hashlib.sha256).digest()
-    assert derive_key(README_KEY) == expected
+def test_signing_key_is_libmacaroons_key_generator() -> None:
+    # The chain starts from HMAC(b"macaroons-key-generator", root key), not the root key.
+    signing_key = hmac.new(b"macaroons-key-generator", README_KEY, hashlib.sha256).digest()
+    expected = hmac.new(signing_key, README_ID.encode(), hashlib.sha256).digest()
+    assert mint(README_KEY, README_ID).signature == expected
 
 
 @SETTINGS
 @given(st.binary(max_size=200), st.binary(max_size=200))
-def test_hmac_helpers_match_stdlib(key: bytes, msg: bytes) -> None:
-    expected = hmac.new(key, msg, hashlib.sha256).digest()
-    assert hmac_sha256(key, msg) == expected
-    assert FixedKeyHmac(key).digest(msg) == expected
+def test_fixed_key_hmac_matches_stdlib(key: bytes, msg: bytes) -> None:
+    assert FixedKeyHmac(key).digest(msg) == hmac.new(key, msg, hashlib.sha256).digest()
 
 
 def test_fixed_key_hmac_repr_hides_key() -> None:
