@@ -3,7 +3,15 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from service.tokens.errors import MalformedToken
-from service.tokens.identifiers import F5Identifier, OnezoneIdentifier, parse_identifier
+from service.tokens.identifiers import (
+    NAME_PATTERN,
+    TOKEN_ID_PATTERN,
+    F5Identifier,
+    OnezoneIdentifier,
+    is_name,
+    is_token_id,
+    parse_identifier,
+)
 
 SETTINGS = settings(
     max_examples=100,
@@ -137,3 +145,45 @@ def test_random_input_only_raises_malformed(value: str | bytes) -> None:
         parse_identifier(value)
     except MalformedToken:
         pass
+
+
+# ---------------------------------------------------------------- the shared rules
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (TID, True),
+        ("f" * 32, True),
+        ("F" * 32, False),
+        ("0" * 31, False),
+        ("0" * 33, False),
+        ("g" + "0" * 31, False),
+        (TID + "\n", False),
+        (b"0" * 32, False),
+        (None, False),
+    ],
+)
+def test_is_token_id(value: object, expected: bool) -> None:
+    assert is_token_id(value) is expected
+    if isinstance(value, str):
+        assert (TOKEN_ID_PATTERN.fullmatch(value) is not None) is expected
+
+
+@SETTINGS
+@given(st.text(alphabet="aZ09_.-ą²\u0661 /|=\n", max_size=130) | st.text(max_size=12))
+def test_is_name_is_the_name_pattern(value: str) -> None:
+    # is_name skips the regular expression for plain alphanumerics.
+    assert is_name(value) is (NAME_PATTERN.fullmatch(value) is not None)
+
+
+@SETTINGS
+@given(st.text(alphabet="0123456789abcdefABG\n", max_size=34))
+def test_identifiers_take_exactly_the_token_ids_is_token_id_takes(token_id: str) -> None:
+    try:
+        OnezoneIdentifier("named", None, "u1", "access", token_id)
+    except ValueError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted is is_token_id(token_id)

@@ -1,15 +1,18 @@
 import base64
 import hashlib
 import hmac
+import typing
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 
 from service.tokens.encoding import deserialize_onezone, serialize_onezone
 from service.tokens.errors import InvalidSignature, MalformedToken, UnknownKey
-from service.tokens.identifiers import OnezoneIdentifier
-from service.tokens.keys import KeyRing, SigningKey
+from service.tokens.identifiers import OnezoneIdentifier, is_token_id
+from service.tokens.keys import KEY_ID_PATTERN, KEY_STATES, KeyRing, KeyState, SigningKey
 from service.tokens.macaroon import mint
 from service.tokens.verifier import Context, Verifier
 
@@ -219,3 +222,39 @@ def test_generate_development() -> None:
     assert KeyRing.generate_development().active.secret != ring.active.secret
     token = _mint(ring)
     _verify(ring, token)
+
+
+def test_key_states_are_the_key_state_type() -> None:
+    assert frozenset(typing.get_args(KeyState)) == KEY_STATES == {"active", "verify", "retired"}
+
+
+def test_kid_rule_is_the_same_everywhere() -> None:
+    for kid in ("a", "k-1.x_Y", "a" * 64):
+        assert KEY_ID_PATTERN.fullmatch(kid)
+        assert SigningKey(kid, b"s" * 32).kid == kid
+        assert KeyRing.generate_entry(kid)["kid"] == kid
+    for kid in ("", "a" * 65, "a/b", "a b"):
+        assert not KEY_ID_PATTERN.fullmatch(kid)
+        with pytest.raises(ValueError, match="kid must be 1-64 characters"):
+            SigningKey(kid, b"s" * 32)
+        with pytest.raises(ValueError, match="kid must be 1-64 characters"):
+            KeyRing.generate_entry(kid)
+        entry = {"kid": kid, "secret": base64.b64encode(b"s" * 32).decode()}
+        with pytest.raises(ValueError, match=r"keys\[0\]\.kid: must be 1-64 characters"):
+            KeyRing.from_mapping({"keys": [entry]})
+
+
+@settings(max_examples=100, deadline=None, database=None, phases=(Phase.explicit, Phase.generate))
+@given(st.text(alphabet="0123456789abcdefAB\n", max_size=34))
+def test_key_lookup_takes_exactly_the_token_ids_is_token_id_takes(token_id: str) -> None:
+    # key_for_token_id writes is_token_id out; the two must agree.
+    ring = KeyRing([A, B, C])
+    try:
+        ring.key_for_token_id(token_id)
+    except MalformedToken:
+        well_formed = False
+    except UnknownKey:
+        well_formed = True
+    else:
+        well_formed = True
+    assert well_formed is is_token_id(token_id)
