@@ -41,7 +41,7 @@ KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 """A signing key's id (kid)."""
 _KID_RULE = "must be 1-64 characters of [A-Za-z0-9_.-]"
 _STATE_RULE = "must be active, verify or retired"
-_HEX = re.compile(r"[0-9a-f]+")
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
 _PURPOSE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 
 
@@ -187,7 +187,7 @@ class KeyRing:
         far beyond any number of tokens one user mints).
         """
         hint = owner[:OWNER_HINT_DIGITS]
-        if len(hint) != OWNER_HINT_DIGITS or _HEX.fullmatch(hint) is None:
+        if len(hint) != OWNER_HINT_DIGITS or _LOWER_HEX.fullmatch(hint) is None:
             hint = ""  # an owner id that is not ours: no hint, all random
         size = TOKEN_ID_RANDOM_BYTES - len(hint) // 2
         random_part = rand(size)

@@ -42,9 +42,9 @@ INTERFACES: frozenset[str] = frozenset({"rest", "oneclient", "graphsync"})
 # Service short names of Onedata (ctool onedata:service_shortname/1).
 SERVICE_TYPES: frozenset[str] = frozenset({"ozw", "opw", "ozp", "opp"})
 
-_ID = r"(?:\*|[A-Za-z0-9_.\-]{1,256})"
-_SERVICE_ENTRY = re.compile("(?:" + "|".join(sorted(SERVICE_TYPES)) + ")-" + _ID)
-_CONSUMER_ENTRY = re.compile(r"(?:usr|grp|prv)-" + _ID)
+_ENTRY_ID = r"(?:\*|[A-Za-z0-9_.\-]{1,256})"
+_SERVICE_ENTRY = re.compile("(?:" + "|".join(sorted(SERVICE_TYPES)) + ")-" + _ENTRY_ID)
+_CONSUMER_ENTRY = re.compile(r"(?:usr|grp|prv)-" + _ENTRY_ID)
 
 
 def _matches_subject(whitelist: tuple[str, ...], actual: str) -> bool:

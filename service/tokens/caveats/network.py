@@ -73,15 +73,15 @@ def _json_filter(obj: Mapping[str, object]) -> FilterType:
     raise MalformedCaveat("filter must be whitelist or blacklist", "filter")
 
 
-def _filter_op(filter_type: FilterType) -> str:
+def _op_for_filter(filter_type: FilterType) -> str:
     return "=" if filter_type == "whitelist" else "!="
 
 
-def _filter_of(op: str) -> FilterType:
+def _filter_for_op(op: str) -> FilterType:
     return "whitelist" if op == "=" else "blacklist"
 
 
-def _listed(filter_type: str, values: tuple[str, ...], actual: set[str]) -> bool:
+def _passes_filter(filter_type: str, values: tuple[str, ...], actual: set[str]) -> bool:
     hit = any(v in actual for v in values)
     return hit if filter_type == "whitelist" else not hit
 
@@ -201,10 +201,10 @@ class GeoCountryCaveat(Caveat):
 
     @classmethod
     def read_text(cls, op: str, value: str) -> Self:
-        return cls(_filter_of(op), split_list(value))
+        return cls(_filter_for_op(op), split_list(value))
 
     def write_text(self) -> str:
-        return f"geo.country {_filter_op(self.filter)} {join_list(self.countries)}"
+        return f"geo.country {_op_for_filter(self.filter)} {join_list(self.countries)}"
 
     @classmethod
     def read_json(cls, obj: Mapping[str, object]) -> Self:
@@ -216,7 +216,7 @@ class GeoCountryCaveat(Caveat):
     def check(self, ctx: Context) -> bool:
         if ctx.country is None:
             return False
-        return _listed(self.filter, self.countries, {ctx.country})
+        return _passes_filter(self.filter, self.countries, {ctx.country})
 
 
 @register
@@ -238,10 +238,10 @@ class GeoRegionCaveat(Caveat):
 
     @classmethod
     def read_text(cls, op: str, value: str) -> Self:
-        return cls(_filter_of(op), split_list(value))
+        return cls(_filter_for_op(op), split_list(value))
 
     def write_text(self) -> str:
-        return f"geo.region {_filter_op(self.filter)} {join_list(self.regions)}"
+        return f"geo.region {_op_for_filter(self.filter)} {join_list(self.regions)}"
 
     @classmethod
     def read_json(cls, obj: Mapping[str, object]) -> Self:
@@ -254,4 +254,4 @@ class GeoRegionCaveat(Caveat):
         if ctx.region is None:
             return False
         regions = {ctx.region, "EU"} if ctx.in_eu else {ctx.region}
-        return _listed(self.filter, self.regions, regions)
+        return _passes_filter(self.filter, self.regions, regions)

@@ -77,24 +77,24 @@ class Caveat:
         raise NotImplementedError
 
 
-_METHODS = ("read_text", "write_text", "read_json", "write_json", "check")
+_INTERFACE_METHODS = ("read_text", "write_text", "read_json", "write_json", "check")
 
 
 # Every parsed caveat is a Caveat; the name stays for the callers that use it.
 AnyCaveat: TypeAlias = Caveat
 
-_C = TypeVar("_C", bound=type[Caveat])
+_CaveatClass = TypeVar("_CaveatClass", bound=type[Caveat])
 _REGISTRY: dict[str, type[Caveat]] = {}
 _TEXT_PARSERS: dict[tuple[str, str], Callable[[str, str], Caveat]] = {}
 _BARE_PARSERS: dict[str, Callable[[str, str], Caveat]] = {}
 _JSON_KEYS: dict[str, frozenset[str]] = {}
 
 
-def register(cls: _C) -> _C:
+def register(cls: _CaveatClass) -> _CaveatClass:
     """Add a caveat class to the registry its text and JSON parsers and checks are found in."""
     name = getattr(cls, "type_name", "")
     own = [vars(k) for k in cls.__mro__ if k is not Caveat and k is not object]
-    missing = [m for m in _METHODS if not any(m in d for d in own)]
+    missing = [m for m in _INTERFACE_METHODS if not any(m in d for d in own)]
     if missing:
         raise TypeError(f"{cls.__name__} does not implement {', '.join(missing)}")
     if name in _REGISTRY or name in _BARE_PARSERS:

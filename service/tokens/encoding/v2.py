@@ -77,7 +77,7 @@ def encode_v2(m: Macaroon) -> bytes:
     return b"".join(parts)
 
 
-def _field_end(b: bytes, pos: int) -> tuple[int, int]:
+def _field_span(b: bytes, pos: int) -> tuple[int, int]:
     """Return (data start, data end) of the field whose type byte is at pos."""
     size = b[pos + 1]
     start = pos + 2
@@ -119,11 +119,11 @@ def _decode_v2(b: bytes) -> Macaroon:
     location = ""
     pos = 1
     if b[pos] == _LOCATION:
-        start, pos = _field_end(b, pos)
+        start, pos = _field_span(b, pos)
         location = field_text(b[start:pos], "location")
     if b[pos] != _IDENTIFIER:
         raise MalformedToken("bad V2 header")
-    start, pos = _field_end(b, pos)
+    start, pos = _field_span(b, pos)
     identifier = b[start:pos]
     if b[pos] != _EOS:
         raise MalformedToken("bad V2 header")
@@ -146,16 +146,16 @@ def _decode_v2(b: bytes) -> Macaroon:
             break
         cl: str | None = None
         if ftype == _LOCATION:
-            start, pos = _field_end(b, pos)
+            start, pos = _field_span(b, pos)
             cl = field_text(b[start:pos], "caveat location")
             ftype = b[pos]
         if ftype != _IDENTIFIER:
             raise MalformedToken("V2 caveat has no identifier")
-        start, pos = _field_end(b, pos)
+        start, pos = _field_span(b, pos)
         cid = b[start:pos]
         ftype = b[pos]
         if ftype == _VID:
-            start, pos = _field_end(b, pos)
+            start, pos = _field_span(b, pos)
             append(new_caveat(cid, b[start:pos], cl))
             ftype = b[pos]
         elif cl is None:
