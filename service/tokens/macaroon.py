@@ -33,7 +33,7 @@ __all__ = [
 SIGNATURE_SIZE = 32
 
 _KEY_GENERATOR = b"macaroons-key-generator"
-_compare_digest = hmac.compare_digest
+_compare = hmac.compare_digest
 
 _XOR_36 = bytes(b ^ 0x36 for b in range(256))
 _XOR_5C = bytes(b ^ 0x5C for b in range(256))
@@ -136,7 +136,7 @@ class Macaroon:
 
     def verify_signature(self, root_key: bytes) -> None:
         """Raise InvalidSignature unless the signature chain matches the root key."""
-        if not _compare_digest(self.expected_signature(root_key), self.signature):
+        if not _compare(self.expected_signature(root_key), self.signature):
             raise InvalidSignature()
 
 
