@@ -61,7 +61,8 @@ def is_name(value: str) -> bool:
 def _check_ids(user_id: str, token_id: str) -> None:
     if not isinstance(user_id, str) or _USER_ID.fullmatch(user_id) is None:
         raise ValueError("user id must be 1-128 characters of [A-Za-z0-9_-]")
-    if not is_token_id(token_id):
+    # is_token_id written out: identifiers are parsed for every token verified.
+    if not isinstance(token_id, str) or TOKEN_ID_PATTERN.fullmatch(token_id) is None:
         raise ValueError("token id must be 32 lowercase hex digits")
 
 
@@ -147,7 +148,7 @@ class F5Identifier:
 
     def __post_init__(self) -> None:
         for value, what in ((self.namespace, "namespace"), (self.app, "app")):
-            if not isinstance(value, str) or not is_name(value):
+            if not isinstance(value, str) or NAME_PATTERN.fullmatch(value) is None:
                 raise ValueError(f"{what} must be 1-128 characters of [A-Za-z0-9_.-]")
         _check_generation(self.generation)
         _check_ids(self.user_id, self.token_id)
