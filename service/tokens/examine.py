@@ -15,7 +15,7 @@ from service.tokens.macaroon import Macaroon
 __all__ = ["examine"]
 
 
-def _caveats(m: Macaroon) -> list[dict[str, object]]:
+def _caveats_json(m: Macaroon) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for c in m.caveats:
         text = c.cid.decode("utf-8", "backslashreplace")
@@ -52,5 +52,5 @@ def examine(m: Macaroon, onezone_domain: str, f5_location: str) -> dict[str, obj
         result["generation"] = ident.generation
         result["subject"] = {"type": "user", "id": ident.user_id}
         result["type"] = {"accessToken": {}}
-    result["caveats"] = _caveats(m)
+    result["caveats"] = _caveats_json(m)
     return result

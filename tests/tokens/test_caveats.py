@@ -1,3 +1,5 @@
+"""Every caveat kind through the package's functions: known text and JSON forms, refusals, round trips."""
+
 import base64
 import json
 

@@ -1,3 +1,5 @@
+"""The binary formats (V1, V2) and the text forms of tokens: vectors, limits, interop, corruption."""
+
 import base64
 import time
 
