@@ -40,9 +40,9 @@ from service.web.middlewares import DeprecationTable, Edge
 log = logging.getLogger(__name__)
 
 # aiohttp-apispec keeps its state under plain string app and request keys, and the
-# edge middleware stores validated data under the same keys.
+# edge's request validation (service.web.validation) stores data under the same keys.
 warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_apispec")
-warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="service.web.middlewares")
+warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="service.web.validation")
 
 ADMIN_USER = "admin"
 

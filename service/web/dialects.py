@@ -8,11 +8,28 @@ Onedata's ctool so that clients matching on them keep working.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from service import errors as e
+from service.paths import ONEZONE_PREFIX
 from service.tokens import caveats
 from service.tokens import errors as te
+
+Dialect = Literal["onezone", "f5", "plain"]
+"""How a route speaks: Onezone's error objects, F5's JSON strings, or Onezone's with 401s."""
+
+F5_PREFIXES = ("/api/config/", "/api/web/")
+"""Every route of the F5 Distributed Cloud dialect lives under one of these prefixes."""
+
+
+def dialect_of_path(path: str) -> Dialect:
+    """The dialect of the routes under `path`'s prefix (for a route pattern, or an unmatched path)."""
+    if path.startswith(ONEZONE_PREFIX):
+        return "onezone"
+    if path.startswith(F5_PREFIXES):
+        return "f5"
+    return "plain"
+
 
 Details = Callable[[Any], dict[str, Any] | None]
 Describe = Callable[[Any], str]

@@ -1,4 +1,4 @@
-"""Middlewares: errors rendered per dialect, deprecation headers, request ids and access logs.
+"""The edge middleware: request ids, access logs and metrics, deprecation headers, validation.
 
 All of it is one middleware, `Edge`; see its docstring.
 """
@@ -20,93 +20,18 @@ from aiohttp_remotes.exceptions import RemoteError
 
 from service import errors as e
 from service.appkeys import STATE, RequestState
-from service.metrics import DEPRECATED_REQUESTS, RATE_LIMITED, REQUEST_LATENCY, REQUESTS, TALLY
+from service.metrics import DEPRECATED_REQUESTS, REQUEST_LATENCY, REQUESTS, TALLY
+from service.paths import AUTH_CHECK_PATH
 from service.settings import Deprecation
-from service.tokens import errors as te
 
-from .dialects import f5_error, onezone_error, retry_after_seconds
-from .forwarded import AUTH_CHECK_PREFIX, TrustedProxies
-from .ratelimit import set_rate_limit_headers
-from .responses import json_response
-from .validation import JsonBodies
+from .dialects import Dialect, dialect_of_path
+from .forwarded import TrustedProxies
+from .rendering import render_exception
+from .validation import RouteValidation, Validations
 
 log = logging.getLogger("service.access")
-errlog = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-ONEZONE_PREFIX = "/api/v3/onezone"
-F5_PREFIXES = ("/api/config/", "/api/web/")
-
-
-def dialect_of(path: str) -> str:
-    if path.startswith(ONEZONE_PREFIX):
-        return "onezone"
-    if path.startswith(F5_PREFIXES):
-        return "f5"
-    return "plain"
-
-
-def render_error(request: web.Request, err: BaseException) -> web.Response:
-    """The dialect's response for a domain error (and the RateLimit headers of a 429)."""
-    dialect = dialect_of(request.path)
-    if dialect == "onezone":
-        status, body = onezone_error(err)
-        response = json_response(body, status=status)
-    elif dialect == "f5":
-        status, message = f5_error(err)
-        response = json_response(message, status=status)
-    else:
-        status, body = onezone_error(err)
-        if isinstance(err, e.Unauthorized | te.TokenError | e.TokenRejected):
-            status = 401
-        response = json_response(body, status=status)
-    if isinstance(err, e.RateLimited):
-        RATE_LIMITED.labels(err.result.policy).inc()
-        response.headers["Retry-After"] = str(retry_after_seconds(err.result))
-        set_rate_limit_headers(response, err.result)
-    if status == 401 and dialect == "onezone" and isinstance(err, e.BadCredentials):
-        response.headers["WWW-Authenticate"] = 'Basic realm="onezone"'
-    return response
-
-
-def _http_exception_as_domain(exc: web.HTTPException) -> BaseException | None:
-    if exc.status == 404:
-        return e.NotFound("not found")
-    if exc.status == 400:
-        # webargs refuses an unparsable JSON body with a JSON text of its own.
-        if exc.content_type == "application/json":
-            return e.MalformedRequest("the body is not valid JSON")
-        return e.MalformedRequest(exc.text or "malformed request")
-    return None
-
-
-def render_exception(request: web.Request, exc: Exception) -> web.StreamResponse:
-    """The response for whatever a handler raised (HTTP redirects aside: the edge re-raises them)."""
-    if isinstance(exc, e.ServiceError | te.TokenError):
-        return render_error(request, exc)
-    if isinstance(exc, web.HTTPException):
-        domain = _http_exception_as_domain(exc)
-        if domain is not None:
-            return render_error(request, domain)
-        # 405, 413 and the like keep their status, with a body in the dialect.
-        dialect = dialect_of(request.path)
-        if dialect == "f5":
-            response = json_response(exc.reason.lower(), status=exc.status)
-        else:
-            ident = {405: "notSupported", 413: "badMessage"}.get(exc.status, "badMessage")
-            response = json_response(
-                {"error": {"id": ident, "description": exc.reason + "."}}, status=exc.status
-            )
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
-    # The route pattern, not the path: a path may carry a token
-    # (DELETE /user/client_tokens/{token}).
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "(no route)"
-    errlog.error("unhandled error on %s %s", request.method, route, exc_info=exc)
-    return render_error(request, RuntimeError("internal"))
 
 
 class DeprecationTable:
@@ -134,24 +59,33 @@ class RouteInfo:
         "check",
         "deprecation",
         "deprecation_count",
+        "dialect",
         "latency",
         "route",
-        "schemas",
         "statuses",
+        "validation",
     )
 
-    def __init__(self, route: str, method: str, handler: Any, table: DeprecationTable) -> None:
+    def __init__(
+        self,
+        route: str,
+        method: str,
+        dialect: Dialect | None,
+        validation: RouteValidation | None,
+        table: DeprecationTable,
+    ) -> None:
         self.route = route
+        # None for unmatched requests: their path decides (`dialect_of_path`).
+        self.dialect = dialect
         # /auth/check describes the proxied request itself, from its own trusted proxies.
-        self.check = route == AUTH_CHECK_PREFIX or route.startswith(AUTH_CHECK_PREFIX + "/")
+        self.check = route == AUTH_CHECK_PATH or route.startswith(AUTH_CHECK_PATH + "/")
+        self.validation = validation
         self.deprecation = table.lookup(method, route)
         self.deprecation_count = (
             DEPRECATED_REQUESTS.labels(method, route) if self.deprecation else None
         )
         self.latency = REQUEST_LATENCY.labels(route)
         self._method = method
-        # aiohttp-apispec's request schemas of the handler, validated before it runs.
-        self.schemas: list[dict[str, Any]] = list(getattr(handler, "__schemas__", None) or ())
         self.statuses: dict[int, Any] = {}
 
     def requests(self, status: int) -> Any:
@@ -162,10 +96,18 @@ class RouteInfo:
         return child
 
 
+async def run_route(
+    request: web.Request, handler: Handler, validation: RouteValidation | None
+) -> web.StreamResponse:
+    """A route's own work: its request validated by its schemas, then its handler."""
+    if validation is not None:
+        await validation.apply(request)
+    return await handler(request)
+
+
 # A request id that the client did not send: unique per process, cheap to make.
 _RID_PREFIX = os.urandom(8).hex()
 _rid_counter = itertools.count(1)
-_VALIDATED_CACHE_SIZE = 4096
 
 
 class Edge:
@@ -173,15 +115,21 @@ class Edge:
     forwarding, request validation, and every error rendered in the route's dialect.
 
     One middleware rather than five: each layer costs a coroutine and a frame
-    per request, which on the sidecar's path is a visible share of a request.
-    Deprecation headers are added after the error renderer, so errors carry
-    them too.
+    per request. Deprecation headers are added after the error renderer, so
+    errors carry them too.
 
     Two sets of proxies: the API routes believe X-Forwarded-For/-Proto/-Host
     only from `server` (`server.trusted_proxies`), and then see the client's
     address as `request.remote`; `/auth/check` is told only whether its peer
     is one of `check` (`auth_check.trusted_proxies`) and reads the forwarding
     headers itself (service.api.authz), since they describe another request.
+
+    A request takes one of three paths to its handler: `/auth/check` (no
+    validation), a trusted proxy's forwarded request (checked, then
+    `run_route` on aiohttp-remotes' clone), and the direct path, which is
+    `run_route` written out in the middleware so that most requests pay no
+    coroutine of their own for it (tests/test_edge_paths.py holds the two
+    to the same outcome).
     """
 
     def __init__(
@@ -196,11 +144,10 @@ class Edge:
         self._filtered = server.filtered
         self._check_trusted = check
         self._shutting_down = shutting_down
+        # Keyed by the route object: a route's facts, its dialect included, in one look-up.
         self._routes: dict[tuple[Any, str], RouteInfo] = {}
         self._unmatched: dict[str, RouteInfo] = {}
-        # Path parameters valid once are valid again: (schema, values) -> loaded.
-        self._validated: dict[tuple[int, tuple[tuple[str, str], ...]], Any] = {}
-        self._bodies = JsonBodies()
+        self._validations = Validations()
 
     def _info(self, request: web.Request) -> RouteInfo:
         route = request.match_info.route
@@ -212,9 +159,12 @@ class Edge:
         if resource is None:  # 404 / 405: a new system route per request
             info = self._unmatched.get(method)
             if info is None:
-                info = self._unmatched[method] = RouteInfo("unmatched", method, None, self._table)
+                info = RouteInfo("unmatched", method, None, None, self._table)
+                self._unmatched[method] = info
             return info
-        info = RouteInfo(resource.canonical, method, route.handler, self._table)
+        pattern = resource.canonical
+        validation = self._validations.for_handler(request.app, route.handler)
+        info = RouteInfo(pattern, method, dialect_of_path(pattern), validation, self._table)
         self._routes[(route, method)] = info
         return info
 
@@ -244,25 +194,23 @@ class Edge:
                 ):
                     response = await self._forwarded(request, handler, info, state)
                 else:
-                    # No forwarding headers to check or apply (no trusted proxy, a
-                    # probe): no aiohttp-remotes parsing, no clone, and no wrapper
-                    # coroutine around the handler.
-                    if info.schemas:
-                        await self._validate(request, info.schemas)
+                    # The direct path: `run_route`, written out.
+                    if info.validation is not None:
+                        await info.validation.apply(request)
                     response = await handler(request)
             except web.HTTPException as exc:
                 if exc.status < 400:
                     status = exc.status
                     self._decorate(exc.headers, rid, info)
                     raise
-                response = render_exception(request, exc)
+                response = render_exception(request, self._dialect(info, request), exc)
             except asyncio.CancelledError:
                 # The client left and aiohttp cancelled the handler: nginx's
                 # "client closed request", not a server error.
                 status = 499
                 raise
             except Exception as exc:
-                response = render_exception(request, exc)
+                response = render_exception(request, self._dialect(info, request), exc)
             status = response.status
             self._decorate(response.headers, rid, info)
             if self._shutting_down[0]:
@@ -290,6 +238,11 @@ class Edge:
                 log.info(line)
 
     @staticmethod
+    def _dialect(info: RouteInfo, request: web.Request) -> Dialect:
+        """The route's dialect; for an unmatched request (404, 405), its path's."""
+        return info.dialect if info.dialect is not None else dialect_of_path(request.path)
+
+    @staticmethod
     def _decorate(headers: Any, rid: str, info: RouteInfo) -> None:
         headers["X-Request-Id"] = rid
         if info.deprecation is not None:
@@ -311,46 +264,7 @@ class Edge:
         state.trusted_proxy = True
         # Without X-Forwarded-For this calls the handler with the request itself;
         # with it, with a clone that carries the client's address and scheme.
+        # (The body is read after the clone: aiohttp refuses to clone a read request.)
         return await filtered.middleware(
-            request, functools.partial(self._run, handler=handler, info=info)
+            request, functools.partial(run_route, handler=handler, validation=info.validation)
         )
-
-    async def _run(
-        self, request: web.Request, handler: Handler, info: RouteInfo
-    ) -> web.StreamResponse:
-        """The route's validation, then its handler."""
-        if info.schemas:
-            await self._validate(request, info.schemas)
-        return await handler(request)
-
-    async def _validate(self, request: web.Request, schemas: list[dict[str, Any]]) -> None:
-        """aiohttp-apispec's validation, with valid path parameters remembered."""
-        parser = request.app["_apispec_parser"]
-        result: Any = {}
-        for schema in schemas:
-            location = schema["location"]
-            if location == "match_info":
-                key = (id(schema["schema"]), tuple(request.match_info.items()))
-                data = self._validated.get(key)
-                if data is None:
-                    data = await parser.parse(
-                        schema["schema"], request, location=location, unknown=None
-                    )
-                    if len(self._validated) >= _VALIDATED_CACHE_SIZE:
-                        self._validated.clear()
-                    self._validated[key] = data
-            elif location == "json":
-                data = await self._bodies.load(request, schema["schema"])
-            else:
-                data = await parser.parse(
-                    schema["schema"], request, location=location, unknown=None
-                )
-            if schema["put_into"]:
-                request[schema["put_into"]] = data
-            elif data:
-                try:
-                    result.update(data)
-                except (ValueError, TypeError):
-                    result = data
-                    break
-        request[request.app["_apispec_request_data_name"]] = result

@@ -2,7 +2,9 @@
 
 webargs would answer 422 with its own body; here a failure becomes
 `MissingValue` / `BadValue` naming the key, which each dialect renders its way.
-JSON bodies skip webargs (`JsonBodies`): the same rules, a third of the cost.
+JSON bodies skip webargs (`JsonBodies`): the same rules, less work.
+`RouteValidation` runs a route's schemas before its handler, with the outcome
+of aiohttp-apispec's validation middleware (see service.adapters.apispec).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 import orjson
@@ -21,12 +24,15 @@ from aiohttp.http import HttpProcessingError
 from marshmallow import Schema, ValidationError, fields
 from webargs.core import is_json
 
+from service.adapters import apispec
 from service.appkeys import SETTINGS
 from service.errors import BadValue, MalformedRequest, MissingValue
+from service.lru import BoundedLRU
 
 _MISSING = "Missing data for required field."
 _REMEMBERED_BODIES = 2048
 _REMEMBERED_BODY_SIZE = 1024
+_REMEMBERED_PATHS = 4096
 _SCALARS = frozenset({str, int, bool, type(None)})
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 # Bounds on a JSON body, checked before the standard library decodes it: deeper
@@ -191,8 +197,8 @@ class JsonBodies:
     """
 
     def __init__(self, size: int = _REMEMBERED_BODIES) -> None:
-        self._size = size
-        self._loaded: dict[tuple[int, str | None, bytes], bytes] = {}
+        # Keyed by what clients send: LRU, so a flood evicts only the oldest.
+        self._loaded: BoundedLRU[tuple[int, str | None, bytes], bytes] = BoundedLRU(size)
 
     async def load(self, request: web.Request, schema: Schema) -> Any:
         raw = b""
@@ -214,9 +220,7 @@ class JsonBodies:
         if key is not None:
             remembered = _remembered_form(loaded)
             if remembered is not None:
-                if len(self._loaded) >= self._size:
-                    self._loaded.clear()
-                self._loaded[key] = remembered
+                self._loaded.put(key, remembered)
         return loaded
 
     @staticmethod
@@ -231,3 +235,91 @@ class JsonBodies:
         except (web.RequestPayloadError, HttpProcessingError, ConnectionError) as e:
             # Broken chunked framing; a client gone before its Content-Length was sent.
             raise MalformedRequest("the body could not be read") from e
+
+
+def frozen_path_parameters(loaded: Any) -> MappingProxyType[str, Any] | None:
+    """`loaded` as a read-only mapping if it is a dict of immutable scalars, else None.
+
+    Only such a value may be handed to several requests: no handler can
+    change what another request reads.
+    """
+    if type(loaded) is not dict or not all(type(v) in _FROZEN for v in loaded.values()):
+        return None
+    return MappingProxyType(loaded)
+
+
+_FROZEN = frozenset({str, int, float, bool, type(None)})
+
+
+class RouteValidation:
+    """One route's request schemas, applied before its handler as aiohttp-apispec would.
+
+    Each schema's data goes under its `put_into` request key, the others are
+    merged under the app's request data name. Path parameters that loaded once
+    load the same again, so their value is remembered per (schema, values) as
+    a read-only mapping (`frozen_path_parameters`) shared by the requests that
+    send them; JSON bodies go through `JsonBodies`, which gives each request a
+    copy of its own.
+    """
+
+    __slots__ = ("_bodies", "_data_name", "_parser", "_paths", "_schemas")
+
+    def __init__(
+        self,
+        schemas: tuple[apispec.RequestSchema, ...],
+        app: web.Application,
+        bodies: JsonBodies,
+        paths: BoundedLRU[tuple[int, tuple[tuple[str, str], ...]], Any],
+    ) -> None:
+        self._schemas = schemas
+        self._parser = apispec.parser_of(app)
+        self._data_name = apispec.data_name_of(app)
+        self._bodies = bodies
+        self._paths = paths
+
+    async def apply(self, request: web.Request) -> None:
+        """Load the request's parts by the route's schemas, or raise the domain error."""
+        result: Any = {}
+        for declared in self._schemas:
+            location, schema = declared.location, declared.schema
+            if location == "match_info":
+                key = (id(schema), tuple(request.match_info.items()))
+                data = self._paths.get(key)
+                if data is None:
+                    data = await self._parser.parse(
+                        schema, request, location=location, unknown=None
+                    )
+                    frozen = frozen_path_parameters(data)
+                    if frozen is not None:
+                        data = frozen
+                        self._paths.put(key, frozen)
+            elif location == "json":
+                data = await self._bodies.load(request, schema)
+            else:
+                data = await self._parser.parse(schema, request, location=location, unknown=None)
+            if declared.put_into:
+                request[declared.put_into] = data
+            elif data:
+                try:
+                    result.update(data)
+                except (ValueError, TypeError):
+                    result = data
+                    break
+        request[self._data_name] = result
+
+
+class Validations:
+    """The `RouteValidation` of each route, and the caches the routes share."""
+
+    def __init__(self) -> None:
+        self._bodies = JsonBodies()
+        self._paths: BoundedLRU[tuple[int, tuple[tuple[str, str], ...]], Any] = BoundedLRU(
+            _REMEMBERED_PATHS
+        )
+
+    def for_handler(self, app: web.Application, handler: Any) -> RouteValidation | None:
+        """The validation of a route served by `handler`; None when it declares no schema."""
+        schemas = apispec.request_schemas(handler)
+        if not schemas:
+            return None
+        return RouteValidation(schemas, app, self._bodies, self._paths)
