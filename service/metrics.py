@@ -13,6 +13,8 @@ import contextlib
 import os
 from typing import Any
 
+from service.adapters.prometheus import add_observations, histogram_bounds
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -41,15 +43,20 @@ DEPRECATED_REQUESTS = Counter(
     "deprecated_requests_total", "Requests to deprecated routes", ["method", "route"]
 )
 REDIS_ERRORS = Counter("redis_errors_total", "Store operations that failed", ["kind"])
+# The name says "operation" and once meant a round trip; the HELP says what it times.
 REDIS_LATENCY = Histogram(
     "redis_operation_duration_seconds",
-    "Store operation round-trip latency",
+    "Duration of a store method, every Redis round trip it makes included",
     ["operation"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
 )
 REDIS_ROUND_TRIPS = Counter("redis_round_trips_total", "Pipelines (round trips) sent to Redis")
 REDIS_COMMANDS = Counter("redis_commands_total", "Commands sent to Redis in those round trips")
-CACHE_HITS = Counter("revocation_cache_hits_total", "Verification lookups served from the cache")
+# The name says "revocation"; the HELP says what it counts (README, Metrics).
+CACHE_HITS = Counter(
+    "revocation_cache_hits_total",
+    "Lookups served from the process cache without Redis: token verifications and user records",
+)
 CACHE_SIZE = Gauge(
     "revocation_cache_entries", "Entries in the verification cache", multiprocess_mode="livesum"
 )
@@ -59,16 +66,16 @@ class Tally:
     """Counts and observations of the hot path, held in plain numbers until a flush.
 
     prometheus-client takes a lock per `inc` and `observe` (and in multiprocess
-    mode writes to a memory-mapped file): about 2 µs each, several times per
-    request. Here a request only adds to a dict; `flush` hands the totals to
-    the metrics when /metrics is rendered and, for the other workers of a
-    multiprocess set-up, once a second (`flush_periodically`).
+    mode writes to a memory-mapped file), several times per request. Here a
+    request only adds to a dict; `flush` hands the totals to the metrics when
+    /metrics is rendered and, for the other workers of a multiprocess set-up,
+    every `FLUSH_INTERVAL` seconds (`flush_periodically`).
     """
 
     def __init__(self) -> None:
         self._counts: dict[Any, float] = {}
-        # child -> [sum, count per bucket...]
-        self._histograms: dict[Any, list[float]] = {}
+        # child -> (its bucket bounds, [sum, count per bucket...])
+        self._histograms: dict[Any, tuple[tuple[float, ...], list[float]]] = {}
 
     def inc(self, child: Any, amount: float = 1.0) -> None:
         """Add `amount` to a counter child (`Counter.labels(...)` or a label-less counter)."""
@@ -79,10 +86,12 @@ class Tally:
         """Record one observation of a histogram child."""
         entry = self._histograms.get(child)
         if entry is None:
-            entry = self._histograms[child] = [0.0] * (len(child._upper_bounds) + 1)
-        entry[0] += value
+            bounds = histogram_bounds(child)
+            entry = self._histograms[child] = (bounds, [0.0] * (len(bounds) + 1))
+        bounds, totals = entry
+        totals[0] += value
         # Prometheus buckets are upper-inclusive: the first bound >= value.
-        entry[1 + bisect.bisect_left(child._upper_bounds, value)] += 1
+        totals[1 + bisect.bisect_left(bounds, value)] += 1
 
     def flush(self) -> None:
         """Hand everything recorded so far to the Prometheus metrics."""
@@ -90,11 +99,8 @@ class Tally:
         for child, amount in counts.items():
             child.inc(amount)
         histograms, self._histograms = self._histograms, {}
-        for child, entry in histograms.items():
-            child._sum.inc(entry[0])
-            for bucket, n in zip(child._buckets, entry[1:], strict=True):
-                if n:
-                    bucket.inc(n)
+        for child, (_, totals) in histograms.items():
+            add_observations(child, totals[0], totals[1:])
 
 
 TALLY = Tally()
