@@ -13,8 +13,6 @@ import contextlib
 import os
 from typing import Any
 
-from service.adapters.prometheus import add_observations, histogram_bounds
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -24,6 +22,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from service.adapters.prometheus import add_observations, histogram_bounds
 
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
 REQUEST_LATENCY = Histogram(
