@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from email.utils import format_datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp_remotes.exceptions import RemoteError
 
 from service import errors as e
@@ -145,6 +145,7 @@ class Edge:
         self._check_trusted = check
         self._shutting_down = shutting_down
         # Keyed by the route object: a route's facts, its dialect included, in one look-up.
+        # Bounded by the route table; unmatched requests by the methods HTTP defines.
         self._routes: dict[tuple[Any, str], RouteInfo] = {}
         self._unmatched: dict[str, RouteInfo] = {}
         self._validations = Validations()
@@ -157,6 +158,8 @@ class Edge:
             return info
         resource = route.resource
         if resource is None:  # 404 / 405: a new system route per request
+            if method not in hdrs.METH_ALL:
+                method = "OTHER"
             info = self._unmatched.get(method)
             if info is None:
                 info = RouteInfo("unmatched", method, None, None, self._table)

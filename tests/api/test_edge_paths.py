@@ -19,6 +19,7 @@ from aiohttp_apispec import match_info_schema
 from marshmallow import Schema, fields
 
 from service.api.f5xc_schemas import AppPathSchema
+from service.appkeys import TRUSTED_PROXIES
 from service.paths import ONEZONE_PREFIX
 from service.web.middlewares import DeprecationTable, Edge, RouteInfo
 from service.web.validation import Validations
@@ -145,3 +146,13 @@ def test_a_matched_route_keeps_its_own_dialect_whatever_the_path() -> None:
     assert Edge._dialect(info, request) == "f5"
     unmatched = RouteInfo("unmatched", "GET", None, None, DeprecationTable([]))
     assert Edge._dialect(unmatched, request) == "onezone"
+
+
+async def test_unmatched_requests_of_unknown_methods_share_one_entry(client: Client) -> None:
+    edge = Edge(DeprecationTable([]), *[client.app[TRUSTED_PROXIES]] * 2, [False])
+    infos = set()
+    for method in ("BREW", "SPIN", "X" * 40):
+        request = make_mocked_request(method, "/nowhere", app=client.app)
+        request._match_info = await client.app.router.resolve(request)
+        infos.add(id(edge._info(request)))
+    assert len(infos) == 1
