@@ -124,6 +124,7 @@ def create_app(
         )
     passwords.configure(settings.scrypt)
     serving.hide_server_software()
+    serving.hide_parser_errors()
     trusted = TrustedProxies(settings.auth_check.trusted_proxies)
     shutting_down = [False]
     edge = Edge(

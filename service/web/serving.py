@@ -1,11 +1,12 @@
 """How aiohttp serves connections: timeouts from the settings, and no software versions sent.
 
-This is the one module that changes aiohttp beyond its keyword arguments:
-`hide_server_software` replaces the `Server` value aiohttp puts on every
+This is the module that changes aiohttp beyond its keyword arguments (with
+service.adapters.aiohttp_server, which it calls): `hide_server_software` replaces the `Server` value aiohttp puts on every
 response it prepares (`web_response.SERVER_SOFTWARE`, "Python/3.x
 aiohttp/3.y"), its own 400s for malformed requests included, which no
 signal or middleware reaches. tests/test_serving.py fails if aiohttp stops
-using that name.
+using that name. `hide_parser_errors` keeps aiohttp's own answers to
+requests it cannot parse from quoting the request back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from aiohttp import web_response
 
+from service.adapters.aiohttp_server import answer_parse_errors_with_reason_only
 from service.settings import ServerSettings
 
 # What `Server` says instead: the product, no versions (like nginx's `server_tokens off`).
@@ -28,6 +30,11 @@ def hide_server_software() -> None:
             "aiohttp.web_response.SERVER_SOFTWARE is gone: update service.web.serving"
         )
     setattr(web_response, "SERVER_SOFTWARE", SERVER_NAME)  # noqa: B010 - not re-exported for mypy
+
+
+def hide_parser_errors() -> None:
+    """Make aiohttp's 400s for unparsable requests say "Bad Request", not the offending line."""
+    answer_parse_errors_with_reason_only()
 
 
 def handler_args(server: ServerSettings) -> dict[str, Any]:
