@@ -22,9 +22,9 @@ from schemathesis.config import SchemathesisConfig
 from test_serve import ADMIN_PASSWORD, ServiceProcess
 
 from service.api.f5xc_schemas import EXAMPLE_APP, EXAMPLE_NAMESPACE
+from service.paths import ONEZONE_PREFIX as ONEZONE
+from service.web.dialects import F5_PREFIXES
 
-ONEZONE = "/api/v3/onezone"
-F5_PREFIXES = ("/api/config/", "/api/web/")
 MIN_CASES = 500
 UNLIMITED = "1000000000"
 

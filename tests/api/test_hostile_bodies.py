@@ -9,10 +9,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from service.web.dialects import F5_PREFIXES
 from service.web.validation import MAX_INTEGER_DIGITS, MAX_JSON_DEPTH
 
 Client = TestClient[web.Request, web.Application]
-F5_PREFIXES = ("/api/config/", "/api/web/")
 
 BODIES = {
     "1,000 deep (list)": b'{"name": "x", "token": ' + b"[" * 1000 + b"]" * 1000 + b"}",

@@ -34,6 +34,7 @@ from yarl import URL
 
 from service.app import create_app
 from service.clock import FakeClock
+from service.web.dialects import F5_PREFIXES
 
 # Hypothesis's failure report imports a module that warns; keep failures readable.
 pytestmark = [
@@ -43,7 +44,6 @@ pytestmark = [
 NOW = 1_700_000_000
 PASSWORD = "alice-password"
 Client = TestClient[web.Request, web.Application]
-F5_PREFIXES = ("/api/config/", "/api/web/")
 PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
 
