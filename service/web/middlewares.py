@@ -1,4 +1,4 @@
-"""The edge middleware: request ids, access logs and metrics, deprecation headers, validation.
+"""The edge: request ids, access logs and metrics, deprecation headers, validation, errors.
 
 All of it is one middleware, `Edge`; see its docstring.
 """
@@ -128,7 +128,7 @@ class Edge:
     validation), a trusted proxy's forwarded request (checked, then
     `run_route` on aiohttp-remotes' clone), and the direct path, which is
     `run_route` written out in the middleware so that most requests pay no
-    coroutine of their own for it (tests/test_edge_paths.py holds the two
+    coroutine of their own for it (tests/api/test_edge_paths.py holds the two
     to the same outcome).
     """
 
