@@ -11,7 +11,8 @@ library is read here and nowhere else:
 - the decorators (`request_schema`, `match_info_schema`, ...) leave on the
   handler a list `__schemas__` of `{"schema", "location", "put_into"}` dicts;
 - the middleware stores each schema's data under `put_into` when it is set,
-  and merges the others into one value under the data name.
+  and merges the others into one value under the data name;
+- the package ships Swagger UI's files in its `static` folder.
 
 tests/adapters/test_apispec_adapter.py fails with a message naming what
 changed if aiohttp-apispec stops keeping any of these.
@@ -20,8 +21,10 @@ changed if aiohttp-apispec stops keeping any of these.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import aiohttp_apispec
 from aiohttp import web
 from marshmallow import Schema
 
@@ -33,6 +36,9 @@ DATA_NAME_KEY = "_apispec_request_data_name"
 
 SCHEMAS_ATTRIBUTE = "__schemas__"
 """The handler attribute listing the request schemas its decorators declared."""
+
+SWAGGER_UI_FILES = Path(aiohttp_apispec.__file__).parent / "static"
+"""The folder of Swagger UI's files (CSS, scripts, icons) that aiohttp-apispec ships."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,12 @@ its Content-Security-Policy keeps the browser from loading anything else.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-import aiohttp_apispec
 from aiohttp import web
 from aiohttp_apispec import setup_aiohttp_apispec
 
+from service.adapters.apispec import SWAGGER_UI_FILES
 from service.web.validation import error_callback
 
 from .onezone_schemas import OnezoneErrorSchema
@@ -24,7 +23,6 @@ from .onezone_schemas import OnezoneErrorSchema
 SPEC_URL = "/api/docs/swagger.json"
 UI_URL = "/api/docs"
 STATIC_URL = "/api/docs/static"
-SWAGGER_UI_FILES = Path(aiohttp_apispec.__file__).parent / "static"
 # Said of every route that mints (README "Confinement is inherited").
 INHERITED = (
     "Minted with a token as credentials, the new token carries that token's caveats "

@@ -105,6 +105,18 @@ def test_decorators_list_the_schemas_on_the_handler() -> None:
     assert all(isinstance(s.schema, Schema) for s in apispec.request_schemas(handler))
 
 
+def test_the_package_ships_the_swagger_ui_files_the_page_loads() -> None:
+    for name in (
+        "swagger-ui.css",
+        "favicon-32x32.png",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+    ):
+        assert (apispec.SWAGGER_UI_FILES / name).is_file(), (
+            f"{VERSION} ships no {name} in {apispec.SWAGGER_UI_FILES}: {UPDATE}"
+        )
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
