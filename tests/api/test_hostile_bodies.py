@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from service.adapters.apispec import request_schemas
 from service.web.dialects import F5_PREFIXES
 from service.web.validation import MAX_INTEGER_DIGITS, MAX_JSON_DEPTH
 
@@ -34,8 +35,7 @@ def _json_routes(client: Client) -> list[tuple[str, str]]:
     routes = []
     for resource in client.app.router.resources():
         for route in resource:
-            schemas = getattr(route.handler, "__schemas__", None) or ()
-            if any(s["location"] == "json" for s in schemas):
+            if any(s.location == "json" for s in request_schemas(route.handler)):
                 path = resource.canonical
                 for name in ("namespace", "name", "id", "user_id", "token", "user"):
                     path = path.replace("{" + name + "}", "x")
