@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pymacaroons
-from conftest import basic
+from app_support import basic
 from onezone_support import (
     API,
     PASSWORD,

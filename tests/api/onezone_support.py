@@ -7,7 +7,7 @@ from typing import Any
 import pymacaroons
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
-from conftest import KEYRING, add_user, basic
+from app_support import KEYRING, add_user, basic
 from pymacaroons.exceptions import MacaroonInvalidSignatureException
 
 from service.tokens import encoding

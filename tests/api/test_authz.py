@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from conftest import ClientFactory, add_user
+from app_support import ClientFactory, add_user
 
 from service.appkeys import AUTHORITY, STORE
 from service.clock import FakeClock

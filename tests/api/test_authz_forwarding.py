@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
-from conftest import ClientFactory, add_user, basic
+from app_support import ClientFactory, add_user, basic
 from multidict import CIMultiDict
 from test_authz import CHECK, bearer, described_requests, refusal, temporary
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import ADMIN_PASSWORD, ClientFactory, basic, make_settings
+from app_support import ADMIN_PASSWORD, ClientFactory, basic, make_settings
 from redis_procs import RedisProcess
 
 from service.appkeys import STORE

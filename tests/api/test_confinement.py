@@ -14,7 +14,7 @@ from typing import Any
 import confinement_support as cs
 import pymacaroons
 import pytest
-from conftest import ClientFactory
+from app_support import ClientFactory
 from onezone_support import (
     API,
     Client,

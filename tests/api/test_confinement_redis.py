@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import confinement_support as cs
 import pytest
-from conftest import ClientFactory, make_settings
+from app_support import ClientFactory, make_settings
 from onezone_support import Client
 from redis_procs import RedisCluster, RedisProcess
 

@@ -10,7 +10,7 @@ import pymacaroons
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from conftest import KEYRING, ClientFactory, add_user, basic
+from app_support import KEYRING, ClientFactory, add_user, basic
 
 from service.appkeys import AUTHORITY, STORE
 from service.clock import FakeClock

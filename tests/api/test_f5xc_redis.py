@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from conftest import ClientFactory, make_settings
+from app_support import ClientFactory, make_settings
 from redis_procs import RedisProcess
 
 from service.appkeys import AUTHORITY, STORE

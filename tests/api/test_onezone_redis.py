@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from aiohttp import ClientResponse
-from conftest import ClientFactory, make_settings
+from app_support import ClientFactory, make_settings
 from onezone_support import (
     API,
     Client,

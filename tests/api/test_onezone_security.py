@@ -6,7 +6,7 @@ import asyncio
 import re
 from typing import Any
 
-from conftest import ClientFactory, basic, make_settings
+from app_support import ClientFactory, basic, make_settings
 from onezone_support import (
     API,
     PASSWORD,

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import ClientFactory, make_settings
+from app_support import ClientFactory, make_settings
 from onezone_support import (
     API,
     SEED_TOKEN,

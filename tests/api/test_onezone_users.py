@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
+from app_support import add_user
 from confinement_support import app_for, generate
-from conftest import add_user
 from onezone_support import (
     API,
     PASSWORD,

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from aiohttp import ClientResponse
-from conftest import ClientFactory, add_user, basic, make_settings
+from app_support import ClientFactory, add_user, basic, make_settings
 from onezone_support import API, PASSWORD, Client, create_named, expect, expect_error, new_user
 from redis_procs import RedisProcess
 

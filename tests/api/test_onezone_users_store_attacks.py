@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import KEYRING, add_user, make_settings
+from app_support import KEYRING, add_user, make_settings
 from onezone_support import API, PASSWORD, Client, create_named, expect, expect_error, verify
 from users_support import People
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ClientFactory, make_settings
+from app_support import ClientFactory, make_settings
 from onezone_support import (
     API,
     Client,

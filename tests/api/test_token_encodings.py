@@ -11,7 +11,7 @@ import pymacaroons
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from conftest import ClientFactory
+from app_support import ClientFactory
 from onezone_support import (
     API,
     SEED_TOKEN,

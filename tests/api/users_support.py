@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import add_user, basic
+from app_support import add_user, basic
 from onezone_support import API, PASSWORD, Client, new_user
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import itertools
 import json
 import os
@@ -24,16 +23,15 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import aiohttp
+import app_support
 from redis_procs import free_port
 
 from service.tokens.keys import KeyRing, KeyState
 
 ROOT = Path(__file__).resolve().parents[2]
-TESTS = ROOT / "tests"
 API = "/api/v3/onezone"
 HOST = "127.0.0.1"
 
@@ -42,19 +40,6 @@ def figure(test: str, name: str, value: float | int | str, unit: str = "") -> No
     """Print one measured figure in the form bench/reliability.py collects."""
     record = {"test": test, "name": name, "value": value, "unit": unit}
     print("FIGURE: " + json.dumps(record), flush=True)
-
-
-def api_conftest() -> ModuleType:
-    """tests/api/conftest.py (make_settings, KEYRING, basic, add_user), loaded under its own name."""
-    name = "reliability_api_conftest"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, TESTS / "api" / "conftest.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module
 
 
 def raise_nofile(wanted: int) -> int:
@@ -211,7 +196,7 @@ def service_env(redis_url: str, keys: str, admin_password: str, **extra: str) ->
 
 
 def basic_header(user: str, password: str) -> dict[str, str]:
-    return dict(api_conftest().basic(user, password))
+    return dict(app_support.basic(user, password))
 
 
 async def json_call(

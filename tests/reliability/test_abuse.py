@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import app_support
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -27,7 +28,6 @@ from reliability_support import (
     API,
     HOST,
     ServiceProcess,
-    api_conftest,
     figure,
     keys_json,
     new_key,
@@ -261,7 +261,7 @@ Client = TestClient[web.Request, web.Application]
 
 @pytest.fixture
 async def app_client(aiohttp_client: Any) -> Client:
-    conf = api_conftest()
+    conf = app_support
     # A trusted proxy on loopback tells the client's address in X-Forwarded-For.
     settings = conf.make_settings(server__trusted_proxies=("127.0.0.0/8",))
     app = create_app(settings, clock=FakeClock(1_700_000_000), keyring=conf.KEYRING)
@@ -272,14 +272,14 @@ async def _get_user(client: Client, user: str, password: str, ip: str) -> tuple[
     started = time.monotonic()
     resp = await client.get(
         f"{API}/user",
-        headers={**api_conftest().basic(user, password), "X-Forwarded-For": ip},
+        headers={**app_support.basic(user, password), "X-Forwarded-For": ip},
     )
     await resp.read()
     return resp.status, time.monotonic() - started
 
 
 async def test_password_guessing_is_locked_out_per_user_and_address(app_client: Client) -> None:
-    conf = api_conftest()
+    conf = app_support
     limit = int(conf.make_settings().rate_limits["failed_login"].limit)
     for name in ("alice", "bob"):
         await conf.add_user(app_client, name, f"{name}-password")
@@ -327,7 +327,7 @@ def _time_refusal(text: str, limit: int, runs: int = 200) -> float:
 async def test_oversized_tokens_are_refused_before_decoding(
     app_client: Client, service: ServiceProcess
 ) -> None:
-    max_size = int(api_conftest().make_settings().onezone.max_token_size)
+    max_size = int(app_support.make_settings().onezone.max_token_size)
     megabyte = "A" * 1_000_000
     refusal = _time_refusal(megabyte, max_size)
     # A token just at the limit is decoded (and found malformed): the cost of decoding.
@@ -449,7 +449,7 @@ async def test_forged_token_flood_keeps_memory_bounded(tmp_path: Path, redis_url
 
 
 def test_a_forged_flood_does_not_evict_good_tokens() -> None:
-    conf = api_conftest()
+    conf = app_support
     app = create_app(conf.make_settings(), clock=FakeClock(1_700_000_000), keyring=conf.KEYRING)
     authority = app[AUTHORITY]
     uid = secrets.token_hex(16)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import app_support
 import pytest
 from aiohttp.test_utils import TestServer
 from redis_procs import RedisProcess, require_redis
@@ -28,7 +29,6 @@ from reliability_support import (
     API,
     ROOT,
     ServiceProcess,
-    api_conftest,
     figure,
     keys_json,
     new_key,
@@ -364,7 +364,7 @@ async def test_no_secret_in_app_logs_at_debug(
     admin_password = conf_flow.secret("admin password", "admin-" + secrets.token_urlsafe(12))
     entries = [new_key("k1")]
     conf_flow.key_secrets(entries)
-    settings = api_conftest().make_settings(redis_url=redis_url)
+    settings = app_support.make_settings(redis_url=redis_url)
     settings = settings.replace(admin__password=Secret(admin_password))
     keyring = KeyRing.from_mapping({"keys": entries})
     app = create_app(settings, keyring=keyring)
@@ -417,7 +417,7 @@ def test_service_code_never_decides_on_a_location() -> None:
 async def test_a_changed_location_is_refused_and_a_changed_signature_too(
     aiohttp_client: Any,
 ) -> None:
-    conf = api_conftest()
+    conf = app_support
     app = create_app(conf.make_settings(), keyring=conf.KEYRING)
     client = await aiohttp_client(app)
     await conf.add_user(client, "alice", "alice-password")

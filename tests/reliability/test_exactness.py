@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import app_support
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -28,7 +29,6 @@ from redis_procs import RedisProcess
 from reliability_support import (
     API,
     ServiceProcess,
-    api_conftest,
     basic_header,
     figure,
     json_call,
@@ -234,7 +234,7 @@ APPS_ROUTE = "/api/config/namespaces/{ns}/third_party_applications"
 
 @contextlib.asynccontextmanager
 async def _app(redis_url: str, **overrides: Any) -> AsyncIterator[Client]:
-    conf = api_conftest()
+    conf = app_support
     app = create_app(
         conf.make_settings(redis_url=redis_url, redis__socket_timeout=10.0, **overrides),
         clock=FakeClock(1_700_000_000.0),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import app_support
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -29,7 +30,7 @@ from fuzz_strategies import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
-from reliability_support import API, api_conftest, figure
+from reliability_support import API, figure
 from yarl import URL
 
 from service.app import create_app
@@ -64,7 +65,7 @@ class Env:
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
-    return dict(api_conftest().basic(user, password))
+    return dict(app_support.basic(user, password))
 
 
 REFRESH_EVERY = 200
@@ -76,7 +77,7 @@ async def _refresh(client: Client, values: dict[str, str], round_: int) -> None:
 
     Each step that fails keeps the previous value: the fuzz goes on either way.
     """
-    conf = api_conftest()
+    conf = app_support
     alice = _basic("alice", PASSWORD)
     admin_basic = _basic("admin", conf.ADMIN_PASSWORD)
 
@@ -109,7 +110,7 @@ async def _refresh(client: Client, values: dict[str, str], round_: int) -> None:
 
 
 async def _setup(client: Client) -> dict[str, str]:
-    await api_conftest().add_user(client, "alice", PASSWORD)
+    await app_support.add_user(client, "alice", PASSWORD)
     values: dict[str, str] = {"alice": "alice", "admin": "admin", "ns": "ns1", "app": "app1"}
     await _refresh(client, values, 0)
     assert set(SYMBOLS) <= set(values), values
@@ -120,10 +121,10 @@ async def _setup(client: Client) -> dict[str, str]:
 async def env(
     aiohttp_client: Any, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
 ) -> AsyncIterator[Env]:
-    settings = api_conftest().make_settings(
+    settings = app_support.make_settings(
         rate_limits={"mint": (1_000_000, 60), "generate_token": (1_000_000, 60)}
     )
-    app = create_app(settings, clock=FakeClock(NOW), keyring=api_conftest().KEYRING)
+    app = create_app(settings, clock=FakeClock(NOW), keyring=app_support.KEYRING)
     client: Client = await aiohttp_client(app)
     caplog.set_level(logging.WARNING)
     state = Env(client, caplog, await _setup(client))
@@ -234,7 +235,7 @@ def auth_headers(draw: st.DrawFn, env: Env) -> dict[str, str]:
     if kind == 4:
         return {"Authorization": f"APIToken {v['admin_named_token']}"}
     if kind == 5:
-        return _basic("admin", api_conftest().ADMIN_PASSWORD)
+        return _basic("admin", app_support.ADMIN_PASSWORD)
     if kind == 6:
         return {"Authorization": f"APIToken {v['alice_named_token']}"}
     if kind == 7:
