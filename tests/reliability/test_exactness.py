@@ -51,7 +51,11 @@ from service.tokens.caveats import TimeCaveat
 
 MINTS = 2_000
 LIMIT = 100
-MAX_STALENESS = 1.0
+# The revocation feed must bring a refusal within FEED_BOUND; the cache itself
+# may keep an entry for MAX_STALENESS, far longer, so that an entry expiring
+# cannot pass for the feed.
+FEED_BOUND = 1.0
+MAX_STALENESS = 30.0
 TRIALS = 100
 
 
@@ -203,7 +207,7 @@ async def test_revocation_reaches_the_other_process_within_the_bound(
                     headers=admin,
                 )
                 acknowledged = time.monotonic()
-                deadline = acknowledged + 5 * MAX_STALENESS
+                deadline = acknowledged + 5 * FEED_BOUND
                 while True:
                     async with session.post(verify_b, json={"token": token}) as resp:
                         body = await resp.json()
@@ -216,13 +220,14 @@ async def test_revocation_reaches_the_other_process_within_the_bound(
                 delays.append(time.monotonic() - acknowledged)
             hits = await _cache_hits(session, pair.b.url) - hits_before
         assert hits >= TRIALS, hits  # the cache was really in the way
-        assert max(delays) < MAX_STALENESS, max(delays)
+        assert max(delays) < FEED_BOUND, max(delays)
         figure("revocation", "trials", TRIALS)
         figure("revocation", "cache hits on the verifying process", int(hits))
         figure("revocation", "max time from revocation to refusal", round(max(delays), 4), "s")
         figure("revocation", "p50 time to refusal", round(percentile(delays, 0.5), 4), "s")
         figure("revocation", "stale acceptances after the revocation returned", stale_answers)
         figure("revocation", "configured bound (cache.max_staleness)", MAX_STALENESS, "s")
+        figure("revocation", "asserted bound on the time to refusal", FEED_BOUND, "s")
 
 
 # The in-process app on a real Redis: hundreds of requests at once through asyncio.gather.
