@@ -50,13 +50,19 @@ import load  # noqa: E402  (the routes and settings of the load benchmark)
 
 ROUTES = (
     "generate_token",
+    "generate_token_editor",  # the role lookup every user but the admin pays
     "temporary_token",
     "client_tokens",
     "verify_access_token",
     "auth_check",
     "healthz",  # for scale: the edge middleware and a constant answer
 )
-CONCURRENT = {"generate_token": 64, "temporary_token": 64, "client_tokens": 64}
+CONCURRENT = {
+    "generate_token": 64,
+    "generate_token_editor": 64,
+    "temporary_token": 64,
+    "client_tokens": 64,
+}
 
 
 # The child: one route, one side, K requests -------------------------------
@@ -159,8 +165,8 @@ async def _call(app: Any, requests: Requests, spec: Spec) -> tuple[int, bytes]:
     return response.status, response.body
 
 
-async def _prepare(app: Any, requests: Requests) -> dict[str, Spec]:
-    """The routes of bench/load.py, with what they need created through the API."""
+async def _prepare(app: Any, requests: Requests, environment: dict[str, str]) -> dict[str, Spec]:
+    """The routes of bench/load.py, with what they need created as load.py creates it."""
     basic = "Basic " + base64.b64encode(f"admin:{load.ADMIN_PASSWORD}".encode()).decode()
     named = ("POST", "/api/v3/onezone/user/tokens/named", {"Authorization": basic, **load.JSON_CT})
     status, body = await _call(app, requests, (*named, json.dumps({"name": "bench"})))
@@ -175,9 +181,17 @@ async def _prepare(app: Any, requests: Requests) -> dict[str, Spec]:
         app, requests, ("GET", f"{load.APPS}/app1/generate_token", api, None)
     )
     assert status == 200, body
+    f5_token = json.loads(body)["token"]
+    load.add_user(environment, load.EDITOR, load.EDITOR_PASSWORD)
+    binding = ("PUT", load.EDITOR_BINDING, api, json.dumps({"role": "editor"}))
+    assert (await _call(app, requests, binding))[0] == 200
+    editor = "Basic " + base64.b64encode(f"{load.EDITOR}:{load.EDITOR_PASSWORD}".encode()).decode()
+    editor_named = ("POST", named[1], {"Authorization": editor, **load.JSON_CT})
+    status, body = await _call(app, requests, (*editor_named, json.dumps({"name": "bench"})))
+    assert status == 201, body
     routes = {
         r.name: (r.method, r.path, r.headers, r.body)
-        for r in load.bench_routes(access, basic, json.loads(body)["token"])
+        for r in load.bench_routes(access, basic, f5_token, json.loads(body)["token"])
     }
     routes["healthz"] = ("GET", "/healthz", {}, None)
     return routes
@@ -199,14 +213,13 @@ async def _run(
         assert all(r.status in (200, 201) for r in responses), responses[0].body
 
 
-def _settings(redis_url: str, folder: str) -> Any:
+def _environment(redis_url: str, folder: str) -> dict[str, str]:
     """The settings bench/load.py gives the service, with a new key in `folder`."""
-    from service import settings as settings_mod
     from service.tokens.keys import KeyRing
 
     keys_file = os.path.join(folder, "keys.json")
     Path(keys_file).write_text(json.dumps({"keys": [KeyRing.generate_entry("bench")]}))
-    return settings_mod.load(environ=load.service_environment(redis_url, keys_file))
+    return load.service_environment(redis_url, keys_file)
 
 
 async def child(route: str, count: int, handle: bool, baseline: bool) -> None:
@@ -214,19 +227,20 @@ async def child(route: str, count: int, handle: bool, baseline: bool) -> None:
     from aiohttp import web
     from redis_procs import RedisProcess
 
+    from service import settings as settings_mod
     from service.app import create_app
     from service.cli import settle_heap
 
     redis = RedisProcess()
     redis.start()
     folder = tempfile.mkdtemp(prefix="bench-")
-    settings = _settings(redis.url, folder)
-    app = create_app(settings)
+    environment = _environment(redis.url, folder)
+    app = create_app(settings_mod.load(environ=environment))
     runner = web.AppRunner(app)
     await runner.setup()
     requests = Requests()
     try:
-        spec = (await _prepare(app, requests))[route]
+        spec = (await _prepare(app, requests, environment))[route]
         target = app
         if baseline:
             _, body = await _call(app, requests, spec)

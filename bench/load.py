@@ -1,8 +1,9 @@
-"""Load benchmark: the service against a bare aiohttp baseline, in one run, on one machine.
+"""Load benchmark: the service against a bare aiohttp baseline and a plain peer, in one run.
 
 Starts its own redis-server on a free port, the service with one worker pinned
 to core 0, the baseline (same loop, same settings, a body of the same size and
-no work) pinned to core 0 as well, and wrk and Redis pinned to core 1. For each route it
+no work) and the plain peer (see below) pinned to core 0 as well, and wrk and
+Redis pinned to core 1. For each route it
 prints requests/s, p50/p99 latency, errors and the ratio to the baseline at
 64 and 256 connections, with the Redis round trips per request under that load
 (rt/req: pipelines sent, from the service's own counter, so below 1 when
@@ -10,6 +11,20 @@ concurrent requests share one); then Redis commands per request one request
 at a time (counted with MONITOR: commands sent by clients, not those run
 inside scripts), the worker's RSS before and after, and the time from start
 to ready.
+
+generate_token is measured twice: as the admin (`generate_token`), whose
+tokens skip the role lookup, and as an editor of the namespace
+(`generate_token_editor`), who pays for it as every other user does. The
+editor is created with `token-service users add` and bound through the API.
+
+The routes that mint are also run against the plain peer (plain_peer.py):
+the same generate_token work as a Python team would first write it
+(aiohttp, redis-py's asyncio client with awaited calls, pymacaroons). The
+columns `peer req/s` and `x peer` give its speed on its generate_token and
+the service's route as a multiple of it. The last column says which targets
+the row meets: mint routes >= 3x the peer and >= 0.35x the baseline,
+verify_access_token >= 0.6x and auth_check >= 0.65x the baseline, and at 256
+connections a p99 <= 3x the baseline's.
 
 With `--ceiling`, the routes that mint are also run against the ceiling: the
 bare app whose handler sends one small script per request through the
@@ -19,7 +34,7 @@ The columns `ceil req/s` and `ceil ratio` give its speed and its ratio to the
 baseline.
 
     python bench/load.py [--duration 5] [--repeat 3] [--connections 64,256] [--routes a,b]
-                         [--ceiling]
+                         [--ceiling] [--no-peer]
 
 On a shared machine the speed of the sides drifts within seconds, so each
 figure is the median of `--repeat` runs, the sides' runs alternating.
@@ -34,6 +49,7 @@ import base64
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import statistics
@@ -52,10 +68,24 @@ sys.path.insert(0, str(ROOT / "tests"))
 from redis_procs import RedisProcess, free_port  # noqa: E402
 
 ADMIN_PASSWORD = "bench-admin-password"
+EDITOR = "editor"
+EDITOR_PASSWORD = "bench-editor-password"
 # The routes that ask Redis once per request (the others are served from the caches).
-MINT_ROUTES = ("generate_token", "temporary_token", "client_tokens")
+MINT_ROUTES = ("generate_token", "generate_token_editor", "temporary_token", "client_tokens")
+# Targets: each route's least ratio to the baseline, the mint routes' least
+# multiple of the plain peer, and the most p99 at 256 connections may be over
+# the baseline's.
+TARGET_RATIO = {
+    **dict.fromkeys(MINT_ROUTES, 0.35),
+    "verify_access_token": 0.6,
+    "auth_check": 0.65,
+}
+TARGET_PEER_MULTIPLE = 3.0
+TARGET_P99_MULTIPLE = 3.0
+TARGET_P99_CONNECTIONS = 256
 # Where the benchmark's application lives, and the type of its JSON bodies.
 APPS = "/api/config/namespaces/bench/third_party_applications"
+EDITOR_BINDING = f"/api/web/namespaces/bench/role_bindings/{EDITOR}"
 JSON_CT = {"Content-Type": "application/json"}
 
 
@@ -129,8 +159,7 @@ def service_environment(redis_url: str, keys_file: str) -> dict[str, str]:
 def start_service(
     port: int, redis_url: str, keys_file: str
 ) -> tuple[subprocess.Popen[bytes], float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKEN_SERVICE_")}
-    env.update(service_environment(redis_url, keys_file))
+    env = cli_environment(service_environment(redis_url, keys_file))
     cmd = ["taskset", "-c", "0", sys.executable, "-m", "service", "serve", "--port", str(port)]
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -138,6 +167,26 @@ def start_service(
     )
     wait_ready(port, "/readyz")
     return proc, time.monotonic() - started
+
+
+def cli_environment(environment: dict[str, str]) -> dict[str, str]:
+    """This process's environment without TOKEN_SERVICE_*, plus the service's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKEN_SERVICE_")}
+    env.update(environment)
+    return env
+
+
+def add_user(environment: dict[str, str], name: str, password: str) -> None:
+    """Create a user in the service's Redis with `token-service users add`."""
+    subprocess.run(
+        [sys.executable, "-m", "service", "users", "add", name, "--password-stdin"],
+        input=password + "\n",
+        env=cli_environment(environment),
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def start_baseline(
@@ -159,8 +208,38 @@ def start_baseline(
     return proc
 
 
-def prepare_routes(port: int) -> list[Route]:
-    """Create what the routes need (a token, a namespace, an application) through the API."""
+def start_peer(port: int, redis_url: str, key: bytes) -> subprocess.Popen[bytes]:
+    """The plain peer (plain_peer.py) on core 0, as the service and the baseline."""
+    cmd = [
+        "taskset",
+        "-c",
+        "0",
+        sys.executable,
+        str(ROOT / "bench" / "plain_peer.py"),
+        str(port),
+        redis_url,
+        key.hex(),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(port, "/healthz")
+    return proc
+
+
+def peer_route(redis_url: str, key: bytes) -> Route:
+    """The plain peer's generate_token, with its records written and an access token of its own."""
+    from plain_peer import seed
+
+    access = seed(redis_url, key, "bench", "app1")
+    return Route(
+        "generate_token_peer",
+        "GET",
+        f"{APPS}/app1/generate_token",
+        {"Authorization": f"APIToken {access}"},
+    )
+
+
+def prepare_routes(port: int, environment: dict[str, str]) -> list[Route]:
+    """Create what the routes need (tokens, a namespace, an application, an editor)."""
     basic = "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
     status, body = http(
         port,
@@ -187,11 +266,23 @@ def prepare_routes(port: int) -> list[Route]:
     status, body = http(port, "GET", f"{APPS}/app1/generate_token", api)
     assert status == 200, (status, body)
     f5_token = json.loads(body)["token"]
-    return bench_routes(access, basic, f5_token)
+    add_user(environment, EDITOR, EDITOR_PASSWORD)
+    status, body = http(port, "PUT", EDITOR_BINDING, api, json.dumps({"role": "editor"}))
+    assert status == 200, (status, body)
+    editor_basic = "Basic " + base64.b64encode(f"{EDITOR}:{EDITOR_PASSWORD}".encode()).decode()
+    status, body = http(
+        port,
+        "POST",
+        "/api/v3/onezone/user/tokens/named",
+        {"Authorization": editor_basic, **JSON_CT},
+        json.dumps({"name": "bench"}),
+    )
+    assert status == 201, (status, body)
+    return bench_routes(access, basic, f5_token, json.loads(body)["token"])
 
 
-def bench_routes(access: str, basic: str, f5_token: str) -> list[Route]:
-    """The measured routes, given a named access token, Basic credentials and an F5 token."""
+def bench_routes(access: str, basic: str, f5_token: str, editor_access: str) -> list[Route]:
+    """The measured routes, from the admin's token and Basic credentials, an F5 token, an editor's token."""
     valid_until = int(time.time()) + 3600
     temporary = json.dumps(
         {"type": {"accessToken": {}}, "caveats": [{"type": "time", "validUntil": valid_until}]}
@@ -202,6 +293,12 @@ def bench_routes(access: str, basic: str, f5_token: str) -> list[Route]:
             "GET",
             f"{APPS}/app1/generate_token",
             {"Authorization": f"APIToken {access}"},
+        ),
+        Route(
+            "generate_token_editor",
+            "GET",
+            f"{APPS}/app1/generate_token",
+            {"Authorization": f"APIToken {editor_access}"},
         ),
         Route(
             "temporary_token",
@@ -320,6 +417,23 @@ def commands_per_request(redis: RedisProcess, port: int, route: Route, n: int = 
     return len(client_commands) / n
 
 
+def targets(route: str, conns: int, svc: Result, base: Result, peer: Result | None) -> str:
+    """Which targets a row meets: its ratio to the baseline, its multiple of the peer, its p99."""
+    verdicts = []
+    if route in TARGET_RATIO:
+        least = TARGET_RATIO[route]
+        verdicts.append(f">={least}x base {'met' if svc.rps / base.rps >= least else 'NOT met'}")
+    if peer is not None:
+        least = TARGET_PEER_MULTIPLE
+        verdicts.append(f">={least:g}x peer {'met' if svc.rps / peer.rps >= least else 'NOT met'}")
+    if conns == TARGET_P99_CONNECTIONS:
+        most = TARGET_P99_MULTIPLE
+        verdicts.append(
+            f"p99<={most:g}x {'met' if svc.p99_ms / base.p99_ms <= most else 'NOT met'}"
+        )
+    return ", ".join(verdicts)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -334,6 +448,9 @@ def main() -> int:
         "--ceiling",
         action="store_true",
         help="also run the mint routes against the bare app plus one batched script per request",
+    )
+    parser.add_argument(
+        "--no-peer", action="store_true", help="do not run the mint routes against the plain peer"
     )
     args = parser.parse_args()
     for tool in ("wrk", "taskset", "redis-server"):
@@ -355,11 +472,13 @@ def main() -> int:
     from service.tokens.keys import KeyRing
 
     Path(keys_file).write_text(json.dumps({"keys": [KeyRing.generate_entry("bench")]}))
+    environment = service_environment(redis.url, keys_file)
     service_port, baseline_port, ceiling_port = free_port(), free_port(), free_port()
+    peer_port = free_port()
     service, start_to_ready = start_service(service_port, redis.url, keys_file)
-    baseline = ceiling = None
+    baseline = ceiling = peer = None
     try:
-        routes = prepare_routes(service_port)
+        routes = prepare_routes(service_port, environment)
         if args.routes:
             wanted = set(args.routes.split(","))
             routes = [r for r in routes if r.name in wanted]
@@ -369,29 +488,48 @@ def main() -> int:
         baseline = start_baseline(baseline_port, sizes)
         if args.ceiling:
             ceiling = start_baseline(ceiling_port, sizes, redis.url)
+        peer_gen = None
+        if not args.no_peer and any(r.name in MINT_ROUTES for r in routes):
+            peer_key = secrets.token_bytes(32)
+            peer = start_peer(peer_port, redis.url, peer_key)
+            peer_gen = peer_route(redis.url, peer_key)
+            status, body = http(peer_port, "GET", peer_gen.path, peer_gen.headers)
+            assert status == 200, (status, body)
+            peer_size = len(body)
         rss_before = rss_mb(service.pid)
         print(
             f"machine: {os.cpu_count()} cores, {sys.version.split()[0]}, "
             f"{args.duration}s per run, median of {args.repeat}"
         )
         print(f"start to ready: {start_to_ready:.2f} s; worker RSS before: {rss_before:.1f} MB")
+        if peer_gen is not None:
+            ours = ", ".join(f"{r.name} {sizes[r.path]}" for r in routes if r.name in MINT_ROUTES)
+            print(f"response bytes: plain peer's generate_token {peer_size}; {ours}")
         header = (
             f"{'route':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
             f"{'base req/s':>12}{'base p99':>10}{'ratio':>7}{'p99 x':>7}{'rt/req':>8}"
         )
+        if peer_gen is not None:
+            header += f"{'peer req/s':>12}{'x peer':>8}"
         if ceiling is not None:
             header += f"{'ceil req/s':>12}{'ceil ratio':>12}"
-        print(header)
+        print(header + "  targets")
         for route in routes:
             script = wrk_script(route, folder)
             with_ceiling = ceiling is not None and route.name in MINT_ROUTES
+            with_peer = peer_gen is not None and route.name in MINT_ROUTES
+            peer_script = wrk_script(peer_gen, folder) if with_peer and peer_gen else ""
             for c in conns:
                 rt0 = metric_total(service_port, "redis_round_trips_total")
                 req0 = metric_total(service_port, "http_requests_total")
-                svc_runs, base_runs, ceil_runs = [], [], []
+                svc_runs, base_runs, ceil_runs, peer_runs = [], [], [], []
                 for _ in range(args.repeat):
                     svc_runs.append(run_wrk(service_port, route, script, c, args.duration))
                     base_runs.append(run_wrk(baseline_port, route, script, c, args.duration))
+                    if with_peer and peer_gen is not None:
+                        peer_runs.append(
+                            run_wrk(peer_port, peer_gen, peer_script, c, args.duration)
+                        )
                     if with_ceiling:
                         ceil_runs.append(run_wrk(ceiling_port, route, script, c, args.duration))
                 rt = metric_total(service_port, "redis_round_trips_total") - rt0
@@ -402,18 +540,35 @@ def main() -> int:
                     f"{base.rps:>12.0f}{base.p99_ms:>10.2f}{svc.rps / base.rps:>7.2f}"
                     f"{svc.p99_ms / base.p99_ms:>7.2f}{rt / max(reqs, 1):>8.3f}"
                 )
-                if ceil_runs:
-                    ceil = median_result(ceil_runs)
-                    line += f"{ceil.rps:>12.0f}{ceil.rps / base.rps:>12.2f}"
+                peer_result = median_result(peer_runs) if peer_runs else None
+                if peer_gen is not None:
+                    if peer_result is not None:
+                        line += f"{peer_result.rps:>12.0f}{svc.rps / peer_result.rps:>8.2f}"
+                    else:
+                        line += f"{'':>12}{'':>8}"
+                if ceiling is not None:
+                    if ceil_runs:
+                        ceil = median_result(ceil_runs)
+                        line += f"{ceil.rps:>12.0f}{ceil.rps / base.rps:>12.2f}"
+                    else:
+                        line += f"{'':>12}{'':>12}"
+                line += "  " + targets(route.name, c, svc, base, peer_result)
+                if peer_result is not None and peer_result.errors:
+                    line += f" (peer errors: {peer_result.errors})"
                 print(line, flush=True)
         print(f"worker RSS after: {rss_mb(service.pid):.1f} MB")
         for route in routes:
             cmds = commands_per_request(redis, service_port, route)
             print(f"redis commands per request, one at a time, {route.name}: {cmds:.2f}")
+        if peer_gen is not None:
+            cmds = commands_per_request(redis, peer_port, peer_gen)
+            print(
+                f"redis commands per request, one at a time, plain peer's generate_token: {cmds:.2f}"
+            )
     finally:
         service.terminate()
         service.wait(timeout=30)
-        for bare in (baseline, ceiling):
+        for bare in (baseline, ceiling, peer):
             if bare is not None:
                 bare.terminate()
                 bare.wait(timeout=30)
