@@ -518,7 +518,7 @@ def main() -> int:
             script = wrk_script(route, folder)
             with_ceiling = ceiling is not None and route.name in MINT_ROUTES
             with_peer = peer_gen is not None and route.name in MINT_ROUTES
-            peer_script = wrk_script(peer_gen, folder) if with_peer and peer_gen else ""
+            peer_script = wrk_script(peer_gen, folder) if peer_gen is not None else ""
             for c in conns:
                 rt0 = metric_total(service_port, "redis_round_trips_total")
                 req0 = metric_total(service_port, "http_requests_total")
@@ -526,7 +526,7 @@ def main() -> int:
                 for _ in range(args.repeat):
                     svc_runs.append(run_wrk(service_port, route, script, c, args.duration))
                     base_runs.append(run_wrk(baseline_port, route, script, c, args.duration))
-                    if with_peer and peer_gen is not None:
+                    if peer_gen is not None and with_peer:
                         peer_runs.append(
                             run_wrk(peer_port, peer_gen, peer_script, c, args.duration)
                         )
