@@ -149,7 +149,10 @@ def make_app(redis_url: str, key: bytes) -> web.Application:
     app[KEY] = key
 
     async def connect(app: web.Application) -> AsyncIterator[None]:
-        app[REDIS] = aioredis.from_url(redis_url, decode_responses=True)
+        # redis-py's pool holds 100 connections unless told otherwise, and refuses
+        # (MaxConnectionsError) a request beyond them: room for every connection
+        # the listener may hold, as a team would size it after its first 500s.
+        app[REDIS] = aioredis.from_url(redis_url, decode_responses=True, max_connections=1024)
         yield
         await app[REDIS].aclose()
 
