@@ -1,5 +1,6 @@
 """Redis state: connection from a URL, Lua scripts, records, rate limits, users, revocation feed."""
 
-from .store import CheckResult, Foreign, Store, User, lineage_fields
+from .records import MAX_EXPIRY, CheckResult, Foreign, User, lineage_fields
+from .store import Store
 
-__all__ = ["CheckResult", "Foreign", "Store", "User", "lineage_fields"]
+__all__ = ["MAX_EXPIRY", "CheckResult", "Foreign", "Store", "User", "lineage_fields"]

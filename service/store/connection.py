@@ -1,4 +1,4 @@
-"""Open a Redis client from a URL, and turn redis-py failures into domain errors.
+"""Open a Redis client from a URL (redis-py failures become domain errors in transport.py).
 
 `memory://` is the embedded default: fakeredis in-process, with Lua. Its state
 dies with the process, which the service says loudly at start.
@@ -6,11 +6,8 @@ dies with the process, which the service says loudly at start.
 
 from __future__ import annotations
 
-import functools
 import logging
-import time
-from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio as aioredis
@@ -20,14 +17,9 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 
-from service.errors import StoreTimeout, StoreUnavailable
-from service.metrics import REDIS_ERRORS, REDIS_LATENCY, TALLY
 from service.settings import RedisSettings, SettingsError
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 Client = aioredis.Redis | RedisCluster
 
@@ -151,36 +143,3 @@ async def close_client(client: Any) -> None:
     if sentinel is not None:
         for s in sentinel.sentinels:
             await s.aclose(close_connection_pool=True)
-
-
-def translate_errors(
-    fn: Callable[P, Coroutine[Any, Any, T]],
-) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Decorate a store coroutine so that redis-py failures become StoreUnavailable / StoreTimeout."""
-
-    latency = REDIS_LATENCY.labels(fn.__name__)
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        started = time.perf_counter()
-        try:
-            result = await fn(*args, **kwargs)
-        except (TimeoutError, rex.TimeoutError) as e:
-            REDIS_ERRORS.labels("timeout").inc()
-            raise StoreTimeout("the store did not answer in time") from e
-        except (rex.ConnectionError, rex.BusyLoadingError, rex.ClusterError, OSError) as e:
-            REDIS_ERRORS.labels("unavailable").inc()
-            raise StoreUnavailable("the store is unavailable") from e
-        except rex.ResponseError as e:
-            text = str(e)
-            if text.startswith(("LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY")):
-                REDIS_ERRORS.labels("unavailable").inc()
-                raise StoreUnavailable("the store is unavailable") from e
-            raise
-        except rex.RedisClusterException as e:
-            REDIS_ERRORS.labels("unavailable").inc()
-            raise StoreUnavailable("the store is unavailable") from e
-        TALLY.observe(latency, time.perf_counter() - started)
-        return result
-
-    return wrapper

@@ -42,6 +42,7 @@ NAMES = (
     "app_replace",
     "app_delete",
     "role_set",
+    "remove_user",
 )
 
 

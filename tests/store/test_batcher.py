@@ -257,7 +257,9 @@ async def test_a_kept_connection_closed_by_a_restart_is_not_used(
     try:
         batcher = CommandBatcher(client)
         assert await batcher.execute("SET", "k", "1") is True
-        assert batcher.kept_connections  # kept for the next batch rather than given back to the pool
+        assert (
+            batcher.kept_connections
+        )  # kept for the next batch rather than given back to the pool
         private_redis.restart()
         await asyncio.sleep(0.2)  # the loop sees the old connection's EOF
         # The first batch after the restart goes out on a fresh connection and succeeds.

@@ -41,7 +41,7 @@ async def _until_ok(store: Store, uid: str, deadline: float) -> tuple[int, int]:
     while time.monotonic() < deadline:
         attempts += 1
         try:
-            await store.mint_temporary(uid, POLICY, 600)
+            await store.temporary.mint(uid, POLICY, 600)
             return attempts, failures
         except StoreError:
             failures += 1
@@ -53,17 +53,17 @@ async def test_sentinel_failover(private_sentinel: RedisSentinel) -> None:
     store = Store(RedisSettings(url=private_sentinel.url, socket_timeout=0.5, connect_timeout=0.5))
     await store.start()
     try:
-        user = await store.create_user("failover", "pw")
-        await store.mint_named(user.id, "a" * 32, "before", {}, None, POLICY)
+        user = await store.users.create("failover", "pw")
+        await store.named.mint(user.id, "a" * 32, "before", {}, None, POLICY)
         old_port = private_sentinel.current_master_port()
         # Let the replica catch up before the master goes away.
         private_sentinel.master.cli("WAIT", "1", "2000")
         private_sentinel.master.kill()
         attempts, failures = await _until_ok(store, user.id, time.monotonic() + 30)
         assert private_sentinel.current_master_port() != old_port
-        assert (await store.check_named(user.id, "a" * 32)).status == "ok"
-        await store.mint_named(user.id, "b" * 32, "after", {}, None, POLICY)
-        assert set(await store.list_named(user.id)) == {"before", "after"}
+        assert (await store.named.check(user.id, "a" * 32)).status == "ok"
+        await store.named.mint(user.id, "b" * 32, "after", {}, None, POLICY)
+        assert set(await store.named.names(user.id)) == {"before", "after"}
         print(f"sentinel failover: {failures} failed of {attempts} attempts before recovery")
     finally:
         await store.close()
@@ -77,7 +77,7 @@ async def test_cluster_master_stopped_mid_run(private_cluster: RedisCluster) -> 
         users, on_victim = [], 0
         # Users are placed by random ids: make sure some live on the node that dies.
         while (len(users) < 12 or on_victim < 2) and len(users) < 200:
-            user = await store.create_user(f"user{len(users)}", "pw")
+            user = await store.users.create(f"user{len(users)}", "pw")
             users.append(user)
             slot = victim.cli("CLUSTER", "KEYSLOT", f"{{u:{user.id}}}").strip()
             on_victim += int(victim.cli("CLUSTER", "COUNTKEYSINSLOT", slot).strip()) > 0
@@ -86,7 +86,7 @@ async def test_cluster_master_stopped_mid_run(private_cluster: RedisCluster) -> 
         outcomes: dict[str, int] = {"ok": 0, "store_error": 0}
         for user in users:
             try:
-                await store.mint_temporary(user.id, POLICY, 600)
+                await store.temporary.mint(user.id, POLICY, 600)
                 outcomes["ok"] += 1
             except StoreError:
                 outcomes["store_error"] += 1
@@ -97,13 +97,16 @@ async def test_cluster_master_stopped_mid_run(private_cluster: RedisCluster) -> 
             "cluster_state:ok" not in victim.cli("CLUSTER", "INFO") and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.1)
-        recovered = await store.create_user("after-restart", "pw")
+        recovered = await store.users.create("after-restart", "pw")
         await _until_ok(store, recovered.id, time.monotonic() + 30)
         # Nothing half-written: every user either verifies fully or is gone fully.
         for user in users:
-            got = await store.get_user(user.id)
+            got = await store.users.get(user.id)
             if got is not None:
-                assert got.name == user.name and await store.user_id(user.name) in {user.id, None}
+                assert got.name == user.name and await store.users.id_of(user.name) in {
+                    user.id,
+                    None,
+                }
         print(f"cluster master stopped: {outcomes}")
     finally:
         await store.close()

@@ -33,18 +33,18 @@ async def test_concurrent_mints_from_two_instances_are_exact(redis_url: str) -> 
     await a.start()
     await b.start()
     try:
-        user = await a.create_user("hank", "pw")
+        user = await a.users.create("hank", "pw")
 
         async def mint(store: Store, i: int) -> bool:
             try:
-                await store.mint_named(user.id, f"{i:032x}", f"t{i}", {}, None, policy)
+                await store.named.mint(user.id, f"{i:032x}", f"t{i}", {}, None, policy)
             except RateLimited:
                 return False
             return True
 
         results = await asyncio.gather(*(mint(a if i % 2 else b, i) for i in range(500)))
         assert sum(results) == 50
-        names = await a.list_named(user.id)
+        names = await a.named.names(user.id)
         assert len(names) == 50
         records = [k async for k in a.client.scan_iter(match=f"ts:{{u:{user.id}}}:tok:*")]
         assert len(records) == 50
@@ -57,12 +57,12 @@ async def test_concurrent_mints_with_one_name_create_one_token(redis_url: str) -
     store = Store(RedisSettings(url=redis_url))
     await store.start()
     try:
-        user = await store.create_user("ivy", "pw")
+        user = await store.users.create("ivy", "pw")
         policy = RateLimitPolicy("mint", limit=1000, period=1)
 
         async def mint(i: int) -> bool:
             try:
-                await store.mint_named(user.id, f"{i:032x}", "same", {}, None, policy)
+                await store.named.mint(user.id, f"{i:032x}", "same", {}, None, policy)
             except NameOccupied:
                 return False
             return True
@@ -78,13 +78,13 @@ async def test_one_mint_is_one_round_trip(
     store = Store(RedisSettings(url=private_redis.url))
     await store.start()
     try:
-        user = await store.create_user("jay", "pw")
+        user = await store.users.create("jay", "pw")
         policy = RateLimitPolicy("mint", limit=100, period=60)
-        await store.mint_named(user.id, "0" * 32, "warm", {}, None, policy)
-        await store.mint_temporary(user.id, policy, 600)
+        await store.named.mint(user.id, "0" * 32, "warm", {}, None, policy)
+        await store.temporary.mint(user.id, policy, 600)
         for mint in (
-            lambda: store.mint_named(user.id, "1" * 32, "one", {"type": "access"}, None, policy),
-            lambda: store.mint_temporary(user.id, policy, 600),
+            lambda: store.named.mint(user.id, "1" * 32, "one", {"type": "access"}, None, policy),
+            lambda: store.temporary.mint(user.id, policy, 600),
         ):
             sent = []
             original = Connection.send_packed_command
@@ -111,24 +111,26 @@ async def test_outage_gives_store_unavailable_then_recovers_with_noscript(
     store = Store(RedisSettings(url=private_redis.url, socket_timeout=0.5, connect_timeout=0.5))
     await store.start()
     try:
-        user = await store.create_user("kim", "pw")
+        user = await store.users.create("kim", "pw")
         policy = RateLimitPolicy("mint", limit=100, period=60)
-        await store.mint_temporary(user.id, policy, 600)
+        await store.temporary.mint(user.id, policy, 600)
 
         private_redis.kill()
         started = time.monotonic()
         with pytest.raises(StoreUnavailable):
-            await store.mint_temporary(user.id, policy, 600)
+            await store.temporary.mint(user.id, policy, 600)
         with pytest.raises(StoreUnavailable):
-            await store.check_temporary(user.id, 0)
+            await store.temporary.check(user.id, 0)
         assert time.monotonic() - started < 3
 
         private_redis.start()  # empty: no user, and no scripts loaded (NOSCRIPT)
-        assert "0" in private_redis.cli("SCRIPT", "EXISTS", store.scripts["check_owner"].sha)
-        user = await store.create_user("kim", "pw")
-        gen, _ = await store.mint_temporary(user.id, policy, 600)
+        assert "0" in private_redis.cli(
+            "SCRIPT", "EXISTS", store.transport.scripts["check_owner"].sha
+        )
+        user = await store.users.create("kim", "pw")
+        gen, _ = await store.temporary.mint(user.id, policy, 600)
         assert gen == 0
-        assert (await store.check_temporary(user.id, 0)).status == "ok"
+        assert (await store.temporary.check(user.id, 0)).status == "ok"
     finally:
         await store.close()
 
@@ -137,16 +139,16 @@ async def test_paused_redis_gives_store_timeout(private_redis: RedisProcess) -> 
     store = Store(RedisSettings(url=private_redis.url, socket_timeout=0.3, connect_timeout=0.3))
     await store.start()
     try:
-        user = await store.create_user("lee", "pw")
+        user = await store.users.create("lee", "pw")
         private_redis.pause()
         started = time.monotonic()
         try:
             with pytest.raises(StoreTimeout):
-                await store.check_temporary(user.id, 0)
+                await store.temporary.check(user.id, 0)
         finally:
             private_redis.resume()
         assert time.monotonic() - started < 2
-        assert (await store.check_temporary(user.id, 0)).status == "ok"
+        assert (await store.temporary.check(user.id, 0)).status == "ok"
     finally:
         await store.close()
 
@@ -160,24 +162,24 @@ async def test_an_expiry_out_of_range_writes_nothing(redis_url: str, expires: in
     store = Store(RedisSettings(url=redis_url))
     await store.start()
     try:
-        user = await store.create_user("ivy", "pw")
+        user = await store.users.create("ivy", "pw")
         before = await _keys(store)
         mint = RateLimitPolicy("mint", limit=50, period=3600)
         app_policy = RateLimitPolicy("generate_token_app", limit=50, period=3600)
         with pytest.raises(BadValue):
-            await store.mint_named(user.id, "a" * 32, "far", {}, expires, mint)
-        await store.create_namespace("ns")
-        await store.create_app("ns", "app", {"m": 1}, disabled=False)
+            await store.named.mint(user.id, "a" * 32, "far", {}, expires, mint)
+        await store.namespaces.create("ns")
+        await store.apps.create("ns", "app", {"m": 1}, disabled=False)
         before_f5 = await _keys(store)
         with pytest.raises(BadValue):
-            await store.mint_f5("ns", "app", user.id, "b" * 32, expires, mint, app_policy)
+            await store.apps.mint("ns", "app", user.id, "b" * 32, expires, mint, app_policy)
         assert await _keys(store) == before_f5
         # The scripts refuse it on their own too, before any write: were a caller
         # to skip the check, the script fails whole instead of half-way.
-        now_ms = store._now_ms()
+        now_ms = int(store.clock.now() * 1000)
         for ttl in (expires, 60):
             with pytest.raises(ResponseError, match="expiry out of range"):
-                await store._script(
+                await store.transport.script(
                     "mint_named",
                     keys=[
                         store.keys.user_rate(user.id, "mint"),
@@ -188,7 +190,7 @@ async def test_an_expiry_out_of_range_writes_nothing(redis_url: str, expires: in
                     args=[now_ms, "72000.0", 50, "far", "c" * 32, expires, ttl, "uid", user.id],
                 )
             with pytest.raises(ResponseError, match="expiry out of range"):
-                await store._script(
+                await store.transport.script(
                     "mint_f5",
                     keys=[
                         store.keys.app("ns", "app"),
@@ -201,7 +203,7 @@ async def test_an_expiry_out_of_range_writes_nothing(redis_url: str, expires: in
         assert await _keys(store) != before  # (the namespace and app are there)
         # A mint whose record cannot be written (an odd field list) leaves nothing.
         with pytest.raises(ResponseError, match="wrong number of arguments"):
-            await store._script(
+            await store.transport.script(
                 "mint_named",
                 keys=[
                     store.keys.user_rate(user.id, "mint"),
@@ -220,15 +222,15 @@ async def test_the_latest_expiry_is_listed_and_deleted(redis_url: str) -> None:
     store = Store(RedisSettings(url=redis_url))
     await store.start()
     try:
-        user = await store.create_user("ivy", "pw")
+        user = await store.users.create("ivy", "pw")
         mint = RateLimitPolicy("mint", limit=50, period=3600)
-        await store.mint_named(user.id, "a" * 32, "latest", {}, MAX_EXPIRY, mint)
-        await store.mint_named(user.id, "b" * 32, "past", {}, 0, mint)
-        assert await store.list_named(user.id) == {"latest": "a" * 32}
-        record = await store.get_named(user.id, "a" * 32)
+        await store.named.mint(user.id, "a" * 32, "latest", {}, MAX_EXPIRY, mint)
+        await store.named.mint(user.id, "b" * 32, "past", {}, 0, mint)
+        assert await store.named.names(user.id) == {"latest": "a" * 32}
+        record = await store.named.get(user.id, "a" * 32)
         assert record is not None and record["exp"] == str(MAX_EXPIRY)
-        assert await store.delete_all_named(user.id) == 1
-        assert await store.list_named(user.id) == {}
-        assert await store.get_named(user.id, "a" * 32) is None
+        assert await store.named.delete_all(user.id) == 1
+        assert await store.named.names(user.id) == {}
+        assert await store.named.get(user.id, "a" * 32) is None
     finally:
         await store.close()
