@@ -10,7 +10,14 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import ResponseError
 from redis_procs import RedisProcess
 
-from service.errors import BadValue, NameOccupied, RateLimited, StoreTimeout, StoreUnavailable
+from service.errors import (
+    BadValue,
+    NameOccupied,
+    NotFound,
+    RateLimited,
+    StoreTimeout,
+    StoreUnavailable,
+)
 from service.settings import RateLimitPolicy, RedisSettings
 from service.store import Store
 from service.store.store import MAX_EXPIRY
@@ -102,6 +109,76 @@ async def test_one_mint_is_one_round_trip(
             assert len(sent) == 1
             assert commandstats(private_redis)["evalsha"] == 1
     finally:
+        await store.close()
+
+
+async def test_a_user_removed_while_minting_leaves_no_token_behind(redis_url: str) -> None:
+    # A mint either lands before the removal's script (which deletes it with
+    # the user) or after it (refused: no user); none survives the removal.
+    store = Store(RedisSettings(url=redis_url, pool_size=16))
+    await store.start()
+    try:
+        user = await store.users.create("kim", "pw")
+        policy = RateLimitPolicy("mint", limit=100_000, period=1)
+        removed = asyncio.Event()
+        refused = 0
+
+        async def keep_minting(worker: int) -> None:
+            nonlocal refused
+            i = 0
+            while not removed.is_set() or i < 5:
+                try:
+                    tid = f"{worker:04x}{i:028x}"
+                    await store.named.mint(user.id, tid, f"t{worker}.{i}", {}, None, policy)
+                except NotFound:
+                    refused += 1
+                i += 1
+
+        async def remove() -> None:
+            await asyncio.sleep(0.05)
+            await store.users.remove("kim")
+            removed.set()
+
+        await asyncio.gather(remove(), *(keep_minting(w) for w in range(8)))
+        assert refused > 0
+        left = [k.decode() async for k in store.client.scan_iter(match=f"ts:{{u:{user.id}}}:*")]
+        assert [k for k in left if ":rl:" not in k] == []
+        assert not await store.client.exists("ts:username:kim")
+        assert not await store.client.sismember("ts:users", user.id)
+    finally:
+        await store.close()
+
+
+async def test_creating_and_removing_a_user_take_few_round_trips(
+    private_redis: RedisProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(RedisSettings(url=private_redis.url))
+    await store.start()
+    sent: list[object] = []
+    original = Connection.send_packed_command
+
+    async def counting(self: Connection, command: object, check_health: bool = True) -> None:
+        sent.append(command)
+        await original(self, command, check_health)  # type: ignore[arg-type]
+
+    try:
+        await store.namespaces.create("ns")
+        monkeypatch.setattr(Connection, "send_packed_command", counting)
+        user = await store.users.create("lee", "pw")
+        assert len(sent) == 2  # the name claimed, then the record, hint and set together
+        await store.namespaces.grant("ns", user.id, "viewer")
+        policy = RateLimitPolicy("mint", limit=100, period=60)
+        for i in range(3):
+            await store.named.mint(user.id, f"{i:032x}", f"t{i}", {}, None, policy)
+        sent.clear()
+        await store.users.remove("lee")
+        # The lookup (name, record), the user's slot with the namespaces, the rest.
+        assert len(sent) == 4
+        monkeypatch.undo()
+        assert await store.namespaces.roles("ns") == {}
+        assert await store.named.names(user.id) == {}
+    finally:
+        monkeypatch.undo()
         await store.close()
 
 
