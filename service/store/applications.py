@@ -11,7 +11,7 @@ from service.clock import Clock
 from service.errors import AlreadyExists, Conflict, NotFound, RateLimited, RateLimitResult
 from service.settings import RateLimitPolicy
 
-from .feed import VerificationCache
+from .feed import LookupCache
 from .keys import Keys
 from .lineage import foreign_holds
 from .logins import queue_release
@@ -37,9 +37,7 @@ Lineage = tuple[tuple[str, ...], int | None, Foreign | None]
 class Applications:
     """The applications of every namespace, their F5 mints and checks."""
 
-    def __init__(
-        self, transport: Transport, keys: Keys, clock: Clock, cache: VerificationCache
-    ) -> None:
+    def __init__(self, transport: Transport, keys: Keys, clock: Clock, cache: LookupCache) -> None:
         self.transport = transport
         self.keys = keys
         self.clock = clock

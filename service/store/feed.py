@@ -1,4 +1,4 @@
-"""The revocation feed: a per-process cache of verification lookups, kept honest by pub/sub.
+"""The revocation feed: a per-process cache of lookups, kept honest by pub/sub.
 
 Every revocation (a revoked flag, a deleted record, a generation bump, a
 disabled or deleted application, a removed user) is published on one channel
@@ -21,8 +21,8 @@ from service.metrics import CACHE_HITS, TALLY
 log = logging.getLogger(__name__)
 
 
-class VerificationCache:
-    """A bounded LRU of positive lookups, each tagged with what may revoke it."""
+class LookupCache:
+    """A bounded LRU of positive lookups (token checks, user records), each tagged with what may revoke it."""
 
     def __init__(self, size: int, max_staleness: float, clock: Callable[[], float]) -> None:
         self.size = size
@@ -116,7 +116,7 @@ class VerificationCache:
 class RevocationFeed:
     """Subscribes to the revocation channel and feeds the cache; reconnects by itself."""
 
-    def __init__(self, client: Any, channel: str, cache: VerificationCache) -> None:
+    def __init__(self, client: Any, channel: str, cache: LookupCache) -> None:
         self._client = client
         self._channel = channel
         self._cache = cache

@@ -16,7 +16,7 @@ from service.errors import NameOccupied, NotFound, RateLimited, RateLimitResult
 from service.settings import RateLimitPolicy
 from service.tokens.keys import OWNER_HINT_DIGITS
 
-from .feed import VerificationCache
+from .feed import LookupCache
 from .keys import Keys
 from .lineage import foreign_holds
 from .records import (
@@ -48,9 +48,7 @@ def _live_entry(value: Any, now: int) -> str | None:
 class NamedTokens:
     """Named tokens of every user: minted under a unique name, listed, revoked, deleted."""
 
-    def __init__(
-        self, transport: Transport, keys: Keys, clock: Clock, cache: VerificationCache
-    ) -> None:
+    def __init__(self, transport: Transport, keys: Keys, clock: Clock, cache: LookupCache) -> None:
         self.transport = transport
         self.keys = keys
         self.clock = clock

@@ -17,7 +17,7 @@ from service.settings import RedisSettings
 
 from .applications import Applications
 from .connection import Client, close_client, open_client
-from .feed import RevocationFeed, VerificationCache
+from .feed import LookupCache, RevocationFeed
 from .keys import Keys
 from .logins import Logins
 from .named import NamedTokens
@@ -55,9 +55,7 @@ class Store:
         self.transport = transport = Transport(self.client)
         # Ages on a clock that never steps back: a wall clock set back would keep
         # entries past cache.max_staleness, the bound on a lost revocation message.
-        self.cache = cache = VerificationCache(
-            cache_size, cache_max_staleness, self.clock.monotonic
-        )
+        self.cache = cache = LookupCache(cache_size, cache_max_staleness, self.clock.monotonic)
         self.feed = RevocationFeed(self.client, keys.revocations(), cache)
         clock = self.clock
         self.users = Users(transport, keys, clock, cache)

@@ -8,7 +8,7 @@ from service.clock import Clock
 from service.errors import NotFound, RateLimited, RateLimitResult, TokenRevoked
 from service.settings import RateLimitPolicy
 
-from .feed import VerificationCache
+from .feed import LookupCache
 from .keys import Keys
 from .lineage import foreign_holds
 from .records import CheckResult, Foreign, foreign_args, interval_ms, lineage_tags
@@ -30,9 +30,7 @@ def queue_owner_check(
 class TemporaryTokens:
     """Every user's temporary-token generation, their mints and their checks."""
 
-    def __init__(
-        self, transport: Transport, keys: Keys, clock: Clock, cache: VerificationCache
-    ) -> None:
+    def __init__(self, transport: Transport, keys: Keys, clock: Clock, cache: LookupCache) -> None:
         self.transport = transport
         self.keys = keys
         self.clock = clock

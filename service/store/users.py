@@ -11,7 +11,7 @@ from service.errors import AlreadyExists, NotFound
 from service.lru import BoundedLRU
 from service.tokens.keys import OWNER_HINT_DIGITS
 
-from .feed import VerificationCache
+from .feed import LookupCache
 from .keys import Keys
 from .passwords import hash_password
 from .records import User, decode_hash, text
@@ -24,9 +24,7 @@ _MAX_REMEMBERED_NAMES = 10_000
 class Users:
     """Users by id and by name; changes are announced on the revocation feed."""
 
-    def __init__(
-        self, transport: Transport, keys: Keys, clock: Clock, cache: VerificationCache
-    ) -> None:
+    def __init__(self, transport: Transport, keys: Keys, clock: Clock, cache: LookupCache) -> None:
         self.transport = transport
         self.keys = keys
         self.clock = clock

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from service.clock import FakeClock
-from service.store.feed import VerificationCache
+from service.store.feed import LookupCache
 
 
-def make_cache(size: int = 100, staleness: float = 10.0) -> tuple[VerificationCache, FakeClock]:
+def make_cache(size: int = 100, staleness: float = 10.0) -> tuple[LookupCache, FakeClock]:
     clock = FakeClock(1_000.0)
-    cache = VerificationCache(size, staleness, clock.now)
+    cache = LookupCache(size, staleness, clock.now)
     cache.live = True
     return cache, clock
 
 
-def live_tags(cache: VerificationCache) -> set[str]:
+def live_tags(cache: LookupCache) -> set[str]:
     """The tags of the entries still cached, as the cache's index has them."""
     return set(cache._by_tag)
 
