@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from service.clock import Clock
 from service.errors import RateLimited, RateLimitResult
@@ -16,6 +17,18 @@ from .transport import Queued, Transport, operation
 
 T = TypeVar("T")
 Counter = tuple[str, RateLimitPolicy]
+
+
+@dataclass(frozen=True, slots=True)
+class Login(Generic[T]):
+    """A login attempt the counters let through: what was found, whether `check` accepted it.
+
+    `rate` is the counters' verdict (the one with the fewest attempts left).
+    """
+
+    found: T
+    accepted: bool
+    rate: RateLimitResult
 
 
 class Logins:
@@ -34,20 +47,18 @@ class Logins:
         ip_policy: RateLimitPolicy | None,
         lookup: Callable[[], Awaitable[T]],
         check: Callable[[T], Awaitable[bool]],
-    ) -> tuple[T, RateLimitResult]:
-        """Check a password under a reserved failed login; returns what `lookup` found.
+    ) -> Login[T]:
+        """Run `check` on what `lookup` finds, under a failed login reserved first.
 
-        With it comes the counters' verdict (the one with the fewest left).
-
-        A failed login of (name, ip) and of ip is reserved atomically and sent
-        in the round trip of `lookup`'s first commands; `check` runs only when
-        every counter granted it, so however many attempts arrive at once no
-        more passwords are checked than the limits allow. A refusal raises
-        RateLimited (the tighter counter speaks) and gives the other's
-        reservation back. When `check` says True, or raises RateLimited, the
-        reservations are given back; when it says False they stay counted and
-        the password was wrong: BadCredentials is the caller's to raise, so
-        `check(found)` is False here exactly when the caller must refuse.
+        A failed login of (name, ip) and of ip is reserved atomically, in the
+        round trip of `lookup`'s first commands; `check` (the password check)
+        runs only when both counters granted it, so however many attempts
+        arrive at once no more passwords are checked than the limits allow.
+        A refusal raises RateLimited (the tighter counter speaks) and gives
+        the other's reservation back. When `check` returns True, or raises
+        RateLimited, the reservations are given back; when it returns False
+        they stay counted as the failed login they were, as they do when the
+        store fails midway.
         """
         counters = [(self.keys.login_rate(name, ip), policy)]
         if ip_policy is not None:
@@ -71,7 +82,7 @@ class Logins:
             raise
         if good:
             queue_release(self.transport, self.clock, granted)
-        return found, gate
+        return Login(found, good, gate)
 
     @operation("outcome")
     async def _outcome(

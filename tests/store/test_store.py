@@ -68,19 +68,15 @@ async def all_keys(store: Store) -> list[str]:
 async def _password_holds(store: Store, name: str, password: str) -> User | None:
     """The user, if `password` is theirs: a Basic login's lookup and check, under its limits."""
 
-    good = False
-
     async def check(user: User | None) -> bool:
-        nonlocal good
-        good = user is not None and await passwords.check_password_async(
+        return user is not None and await passwords.check_password_async(
             password, user.password_hash
         )
-        return good
 
-    user, _ = await store.logins.attempt(
+    login = await store.logins.attempt(
         name, "ip", LOGINS, None, lambda: store.users.get_by_name(name), check
     )
-    return user if good else None
+    return login.found if login.accepted else None
 
 
 async def test_user_lifecycle(store: Store) -> None:
@@ -260,10 +256,10 @@ async def _login(
         return good
 
     try:
-        _, gate = await store.logins.attempt(name, ip, policy, ip_policy, _nobody, check)
+        login = await store.logins.attempt(name, ip, policy, ip_policy, _nobody, check)
     except RateLimited as refused:
         return refused.result
-    return gate
+    return login.rate
 
 
 async def test_gcra_refill_retry_after_and_reset(store: Store, clock: FakeClock) -> None:
