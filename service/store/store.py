@@ -90,7 +90,7 @@ class Store:
     @translate_errors
     async def ping(self) -> bool:
         """Whether Redis answers and the scripts are loaded."""
-        await self.client.ping()
+        await self.transport.call("PING")
         if not self.ready:
             await self.transport.load_scripts()
             await self.users.index_owner_hints()
