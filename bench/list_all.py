@@ -25,8 +25,8 @@ with those verifications alongside. It prints:
 
 Redis is filled directly, with pipelines, in the shape the store writes: per
 user its hash, its username, its owner hint and its entry in the users set
-(`Store.create_user`); per token an id carrying its owner's hint
-(`KeyRing.new_token_id`), its record hash (the fields of `Store.mint_named`
+(`Users.create`); per token an id carrying its owner's hint
+(`KeyRing.new_token_id`), its record hash (the fields of `NamedTokens.mint`
 and `mint_named.lua`, with a TTL) and its entry `tid:expiry` in the owner's
 name index (a TTL as long as the latest token's). Through the API, each token would cost a request, a
 signature chain and a rate-limited script, and each user a scrypt hash (about
@@ -187,7 +187,7 @@ def fill(r: redis.Redis, keys: Keys, ring: KeyRing, case: Case, pw_hash: str) ->
             tid = ring.new_token_id(owner=uid)
             token_name = f"token-{t}"
             record = {
-                # Store.mint_named's fields, then Authority.mint_named's record.
+                # NamedTokens.mint's fields, then Authority.mint_named's record.
                 "uid": uid,
                 "name": token_name,
                 "tid": tid,

@@ -16,14 +16,20 @@ from aiohttp.web_exceptions import NotAppKeyWarning
 
 from service.api import docs, ops
 from service.appkeys import (
+    APPLICATIONS,
     AUTHORITY,
     CLOCK,
     CREDENTIAL_CACHE,
+    LOGINS,
+    NAMED_TOKENS,
+    NAMESPACES,
     PASSWORD_CHECKS,
     SETTINGS,
     SHUTTING_DOWN,
     STORE,
+    TEMPORARY_TOKENS,
     TRUSTED_PROXIES,
+    USERS,
 )
 from service.authority import Authority
 from service.clock import Clock, SystemClock
@@ -76,14 +82,14 @@ def load_keyring(settings: Settings) -> KeyRing:
 
 async def bootstrap_admin(store: Store, settings: Settings) -> None:
     """Create the `admin` user at first start, when the store has no users."""
-    if await store.count_users() > 0:
+    if await store.users.count() > 0:
         return
     password = str(settings.admin.password)
     generated = not password
     if generated:
         password = secrets.token_urlsafe(18)
     try:
-        await store.create_user(ADMIN_USER, password, admin=True)
+        await store.users.create(ADMIN_USER, password, admin=True)
     except AlreadyExists:
         return
     if generated:
@@ -141,6 +147,12 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[STORE] = store
+    app[USERS] = store.users
+    app[LOGINS] = store.logins
+    app[NAMED_TOKENS] = store.named
+    app[TEMPORARY_TOKENS] = store.temporary
+    app[NAMESPACES] = store.namespaces
+    app[APPLICATIONS] = store.apps
     app[AUTHORITY] = Authority(settings, keyring, store, clock)
     app[CREDENTIAL_CACHE] = CredentialCache()
     app[PASSWORD_CHECKS] = PasswordChecks(

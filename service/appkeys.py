@@ -13,12 +13,25 @@ if TYPE_CHECKING:
     from service.authority import Authority
     from service.clock import Clock
     from service.store import Store
+    from service.store.applications import Applications
+    from service.store.logins import Logins
+    from service.store.named import NamedTokens
+    from service.store.namespaces import Namespaces
+    from service.store.temporary import TemporaryTokens
+    from service.store.users import Users
     from service.web.auth import CredentialCache, PasswordChecks, Principal
     from service.web.forwarded import TrustedProxies
 
 SETTINGS = web.AppKey("settings", Settings)
 AUTHORITY: web.AppKey[Authority] = web.AppKey("authority")
 STORE: web.AppKey[Store] = web.AppKey("store")
+# The store's repositories, for handlers that need one concern, not the whole store.
+USERS: web.AppKey[Users] = web.AppKey("users")
+LOGINS: web.AppKey[Logins] = web.AppKey("logins")
+NAMED_TOKENS: web.AppKey[NamedTokens] = web.AppKey("named_tokens")
+TEMPORARY_TOKENS: web.AppKey[TemporaryTokens] = web.AppKey("temporary_tokens")
+NAMESPACES: web.AppKey[Namespaces] = web.AppKey("namespaces")
+APPLICATIONS: web.AppKey[Applications] = web.AppKey("applications")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 CREDENTIAL_CACHE: web.AppKey[CredentialCache] = web.AppKey("credential_cache")
 PASSWORD_CHECKS: web.AppKey[PasswordChecks] = web.AppKey("password_checks")

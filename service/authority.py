@@ -304,7 +304,7 @@ class Authority:
         if parent is not None:
             record.update(_lineage_fields(parent.lineage_for(user_id)))
             self._check_child_size(token)
-        rate = await self.store.mint_named(
+        rate = await self.store.named.mint(
             user_id, tid, name, record, _expiry(cavs), self.settings.rate_limits["mint"]
         )
         return Minted(token, tid, rate)
@@ -356,7 +356,7 @@ class Authority:
             lineage = parent.lineage_for(user_id)
             _check_depth(lineage)
         try:
-            generation, rate = await self.store.mint_temporary(
+            generation, rate = await self.store.temporary.mint(
                 user_id,
                 self.settings.rate_limits["mint"],
                 self.settings.onezone.max_temporary_token_ttl,
@@ -476,10 +476,10 @@ class Authority:
     ) -> OnezoneVerification:
         """The store's part of verifying an Onezone token: its record or generation."""
         if ident.persistence == "named":
-            result = await self.store.check_named(ident.user_id, ident.token_id)
+            result = await self.store.named.check(ident.user_id, ident.token_id)
         else:
             assert ident.generation is not None
-            result = await self.store.check_temporary(
+            result = await self.store.temporary.check(
                 ident.user_id, ident.generation, ident.token_id
             )
         _raise_for(result)
@@ -526,7 +526,7 @@ class Authority:
         texts = [f"namespace = {namespace}", f"app = {app}", *extra, f"time < {expires}"]
         if extra:
             self._check_f5_size(namespace, app, user_id, tid, texts)
-        generation, rate = await self.store.mint_f5(
+        generation, rate = await self.store.apps.mint(
             namespace,
             app,
             user_id,
@@ -583,7 +583,7 @@ class Authority:
 
     async def _f5_record(self, ident: F5Identifier, verified: Verified) -> F5Verification:
         """The store's part of verifying an F5 token: its app, generation and record."""
-        result = await self.store.check_f5(
+        result = await self.store.apps.check(
             ident.namespace, ident.app, ident.generation, ident.token_id, ident.user_id
         )
         _raise_for(result)

@@ -339,7 +339,7 @@ async def _user(store: Store, name: str) -> User:
     """The user of this name; NotFound (exit status 1) when there is none."""
     from service.errors import NotFound
 
-    user = await store.get_user_by_name(name)
+    user = await store.users.get_by_name(name)
     if user is None:
         raise NotFound(f"no user {name}")
     return user
@@ -360,7 +360,7 @@ async def _named_tokens(store: Store, uid: str) -> list[dict[str, Any]]:
             "expires": int(record.get("exp", "0")) or None,
             "revoked": record.get("revoked") == "1",
         }
-        for tid, record in await store.named_records(uid)
+        for tid, record in await store.named.records(uid)
     ]
 
 
@@ -400,7 +400,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         async def tokens(store: Store) -> None:
             user = await _user(store, args.name)
             listed = await _named_tokens(store, user.id)
-            generation = await store.temporary_generation(user.id)
+            generation = await store.temporary.generation(user.id)
             if args.json:
                 print(json.dumps({"tokens": listed, "temporaryGeneration": generation}))
             else:
@@ -412,10 +412,10 @@ def cmd_users(args: argparse.Namespace) -> int:
 
         async def revoke_tokens(store: Store) -> None:
             user = await _user(store, args.name)
-            deleted = await store.delete_all_named(user.id)
+            deleted = await store.named.delete_all(user.id)
             # The generation must outlive every temporary token: the service's own TTL.
             ttl = settings.onezone.max_temporary_token_ttl
-            generation = await store.revoke_temporary(user.id, ttl)
+            generation = await store.temporary.revoke(user.id, ttl)
             print(
                 f"deleted {deleted} named token(s) of {user.name}; "
                 f"their temporary tokens are revoked (generation {generation})"
@@ -426,7 +426,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         password = _read_password(args)
 
         async def add(store: Any) -> None:
-            user = await store.create_user(args.name, password, admin=args.admin)
+            user = await store.users.create(args.name, password, admin=args.admin)
             print(f"added {user.name} ({user.id}){' admin' if user.admin else ''}")
 
         return _with_store(args, add)
@@ -434,20 +434,20 @@ def cmd_users(args: argparse.Namespace) -> int:
         password = _read_password(args)
 
         async def passwd(store: Any) -> None:
-            await store.set_password(args.name, password)
+            await store.users.set_password(args.name, password)
             print(f"password of {args.name} changed")
 
         return _with_store(args, passwd)
     if action == "remove":
 
         async def remove(store: Any) -> None:
-            await store.remove_user(args.name)
+            await store.users.remove(args.name)
             print(f"removed {args.name}; their tokens no longer verify")
 
         return _with_store(args, remove)
 
     async def list_users(store: Any) -> None:
-        for user in await store.list_users():
+        for user in await store.users.all():
             print(f"{user.name}\t{user.id}\t{'admin' if user.admin else 'user'}")
 
     return _with_store(args, list_users)
@@ -458,21 +458,21 @@ def cmd_namespaces(args: argparse.Namespace) -> int:
 
     async def run(store: Any) -> None:
         if action == "add":
-            await store.create_namespace(args.name)
+            await store.namespaces.create(args.name)
             print(f"added namespace {args.name}")
         elif action == "remove":
-            await store.delete_namespace(args.name)
+            await store.namespaces.delete(args.name)
             print(f"removed namespace {args.name} with its applications")
         elif action in {"grant", "revoke"}:
             uid = (await _user(store, args.user)).id
             if action == "grant":
-                await store.grant(args.namespace, uid, args.role)
+                await store.namespaces.grant(args.namespace, uid, args.role)
                 print(f"{args.user} is {args.role} of {args.namespace}")
             else:
-                await store.revoke_role(args.namespace, uid)
+                await store.namespaces.revoke_role(args.namespace, uid)
                 print(f"{args.user} has no role in {args.namespace}")
         else:
-            for ns in await store.list_namespaces():
+            for ns in await store.namespaces.names():
                 print(ns)
 
     return _with_store(args, run)

@@ -57,5 +57,5 @@ async def add_user(
     client: TestClient[web.Request, web.Application], name: str, password: str, admin: bool = False
 ) -> str:
     """Create a user directly in the app's store; returns the user id."""
-    user = await client.app[STORE].create_user(name, password, admin=admin)
+    user = await client.app[STORE].users.create(name, password, admin=admin)
     return user.id

@@ -176,7 +176,7 @@ def _iso(timestamp: int) -> str:
 
 async def test_users_tokens_lists_live_named_tokens(redis_url: str, authority: Authority) -> None:
     env = {"TOKEN_SERVICE_REDIS_URL": redis_url}
-    alice = await authority.store.create_user("alice", "pw")
+    alice = await authority.store.users.create("alice", "pw")
     out = run("users", "tokens", "alice", env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "no named tokens\ntemporary tokens: generation 0\n"
@@ -187,10 +187,10 @@ async def test_users_tokens_lists_live_named_tokens(redis_url: str, authority: A
     mid = await authority.mint_named(alice.id, "mid", "access", [], {}, revoked=True)
     gone = await authority.mint_named(alice.id, "gone", "access", [TimeCaveat(1_600_000_000)], {})
     temporary = await authority.mint_temporary(alice.id, "access", [TimeCaveat(later)])
-    await authority.store.revoke_temporary(alice.id, 3600)
+    await authority.store.temporary.revoke(alice.id, 3600)
     created = {
         t.token_id: _iso(
-            int((await authority.store.get_named(alice.id, t.token_id) or {})["created"])
+            int((await authority.store.named.get(alice.id, t.token_id) or {})["created"])
         )
         for t in (zeta, alpha, mid)
     }
@@ -221,7 +221,7 @@ async def test_users_tokens_lists_live_named_tokens(redis_url: str, authority: A
 
 async def test_users_tokens_json(redis_url: str, authority: Authority) -> None:
     env = {"TOKEN_SERVICE_REDIS_URL": redis_url}
-    alice = await authority.store.create_user("alice", "pw")
+    alice = await authority.store.users.create("alice", "pw")
     out = run("users", "tokens", "alice", "--json", env=env)
     assert json.loads(out.stdout) == {"tokens": [], "temporaryGeneration": 0}
 
@@ -229,7 +229,7 @@ async def test_users_tokens_json(redis_url: str, authority: Authority) -> None:
     b = await authority.mint_named(alice.id, "b", "identity", [TimeCaveat(later)], {}, revoked=True)
     a = await authority.mint_named(alice.id, "a", "access", [], {})
     await authority.mint_named(alice.id, "old", "access", [TimeCaveat(1_600_000_000)], {})
-    records = {t: await authority.store.get_named(alice.id, t) for t in (a.token_id, b.token_id)}
+    records = {t: await authority.store.named.get(alice.id, t) for t in (a.token_id, b.token_id)}
 
     out = run("users", "tokens", "alice", "--json", env=env)
     assert out.returncode == 0, out.stderr
@@ -267,8 +267,8 @@ def test_users_tokens_of_an_unknown_user(redis_url: str) -> None:
 
 async def test_users_revoke_tokens_kills_every_token(redis_url: str, authority: Authority) -> None:
     env = {"TOKEN_SERVICE_REDIS_URL": redis_url}
-    alice = await authority.store.create_user("alice", "pw")
-    bob = await authority.store.create_user("bob", "pw")
+    alice = await authority.store.users.create("alice", "pw")
+    bob = await authority.store.users.create("bob", "pw")
     later = int(time.time()) + 3600
     named = [await authority.mint_named(alice.id, f"t{i}", "access", [], {}) for i in range(3)]
     temporary = await authority.mint_temporary(alice.id, "access", [TimeCaveat(later)])

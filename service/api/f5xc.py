@@ -16,7 +16,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apispec import docs, match_info_schema, querystring_schema, request_schema
 
-from service.appkeys import AUTHORITY, CLOCK, STORE
+from service.appkeys import APPLICATIONS, AUTHORITY, CLOCK, USERS
+from service.appkeys import NAMESPACES as NAMESPACE_REPOSITORY
 from service.errors import BadValue, Forbidden, NotFound
 from service.metrics import TALLY, TOKENS_MINTED
 from service.web.auth import Principal, authenticate
@@ -79,13 +80,13 @@ async def _authorize(
 ) -> Principal:
     """The caller, if they may read (or, with `write`, change) applications of `ns`."""
     principal = await authenticate(request, allow_basic=False)
-    store = request.app[STORE]
+    namespaces = request.app[NAMESPACE_REPOSITORY]
     if principal.admin:
         # For others a role binding proves the namespace exists (bindings die with it).
-        if namespace_must_exist and not await store.namespace_exists(ns):
+        if namespace_must_exist and not await namespaces.exists(ns):
             raise NotFound("namespace not found")
         return principal
-    role = await store.role_of(ns, principal.user_id)
+    role = await namespaces.role_of(ns, principal.user_id)
     if role is None or (write and role != "editor"):
         raise Forbidden("no permission on the namespace")
     return principal
@@ -101,7 +102,9 @@ async def _authorize_mint(request: web.Request, ns: str) -> tuple[Principal, str
     principal = await authenticate(request, allow_basic=False)
     if principal.admin:
         return principal, ""
-    role, generation = await request.app[STORE].role_and_generation(ns, principal.user_id)
+    role, generation = await request.app[NAMESPACE_REPOSITORY].role_and_generation(
+        ns, principal.user_id
+    )
     if role != "editor":
         raise Forbidden("no permission on the namespace")
     return principal, generation
@@ -185,7 +188,7 @@ async def list_applications(request: web.Request) -> web.Response:
     ns = request["match_info"]["namespace"]
     await _authorize(request, ns, write=False, namespace_must_exist=True)
     with_spec = "report_fields" in request["querystring"]
-    found = await request.app[STORE].list_apps(ns)
+    found = await request.app[APPLICATIONS].all(ns)
     return json_response({"items": [_list_item(d, with_spec) for d in found], "errors": []})
 
 
@@ -220,7 +223,7 @@ async def create_application(request: web.Request) -> web.Response:
             "creator_id": principal.name,
         },
     }
-    await request.app[STORE].create_app(ns, meta["name"], doc, disabled=meta["disable"])
+    await request.app[APPLICATIONS].create(ns, meta["name"], doc, disabled=meta["disable"])
     return json_response(
         {
             "metadata": doc["metadata"],
@@ -238,7 +241,7 @@ async def create_application(request: web.Request) -> web.Response:
 async def get_application(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
     await _authorize(request, ns, write=False)
-    doc = await request.app[STORE].get_app(ns, name)
+    doc = await request.app[APPLICATIONS].get(ns, name)
     if doc is None:
         raise NotFound("application not found")
     return json_response(_get_response(doc, request["querystring"]["response_format"]))
@@ -264,14 +267,14 @@ async def replace_application(request: web.Request) -> web.Response:
         raise BadValue("metadata", reason="metadata.name must match the name in the path")
     _check_metadata_namespace(meta, ns)
     await _authorize(request, ns, write=True)
-    store = request.app[STORE]
-    old = await store.get_app(ns, name)
+    apps = request.app[APPLICATIONS]
+    old = await apps.get(ns, name)
     if old is None:
         raise NotFound("application not found")
     # Identity and creation stay; only the modification time moves.
     system = {**old["system_metadata"], "modification_timestamp": _now(request)}
     doc = {"metadata": _metadata(meta, ns), "spec": body["spec"], "system_metadata": system}
-    await store.replace_app(ns, name, doc, disabled=meta["disable"])
+    await apps.replace(ns, name, doc, disabled=meta["disable"])
     return json_response({})
 
 
@@ -292,7 +295,7 @@ async def delete_application(request: web.Request) -> web.Response:
     if body.get("name", name) != name or body.get("namespace", ns) not in ("", ns):
         raise BadValue("name", reason="name and namespace in the body must match the path")
     await _authorize(request, ns, write=True)
-    await request.app[STORE].delete_app(ns, name)
+    await request.app[APPLICATIONS].delete(ns, name)
     return json_response({})
 
 
@@ -356,10 +359,10 @@ def _namespace_doc(name: str, record: dict[str, str]) -> dict[str, Any]:
 @_documented(TAG_ADMIN, "List namespaces", d.ok(200, s.ListResponseSchema), *AUTH_ERRORS)
 async def list_namespaces(request: web.Request) -> web.Response:
     await _admin(request)
-    store = request.app[STORE]
+    namespaces = request.app[NAMESPACE_REPOSITORY]
     items = []
-    for name in await store.list_namespaces():
-        record = await store.get_namespace(name)
+    for name in await namespaces.names():
+        record = await namespaces.get(name)
         if record is not None:
             items.append(_list_item(_namespace_doc(name, record), False))
     return json_response({"items": items, "errors": []})
@@ -378,9 +381,9 @@ async def list_namespaces(request: web.Request) -> web.Response:
 async def create_namespace(request: web.Request) -> web.Response:
     name = request["data"]["metadata"]["name"]
     principal = await _admin(request)
-    store = request.app[STORE]
-    await store.create_namespace(name)
-    doc = _namespace_doc(name, await store.get_namespace(name) or {})
+    namespaces = request.app[NAMESPACE_REPOSITORY]
+    await namespaces.create(name)
+    doc = _namespace_doc(name, await namespaces.get(name) or {})
     doc["system_metadata"]["creator_id"] = principal.name
     return json_response(doc)
 
@@ -392,7 +395,7 @@ async def create_namespace(request: web.Request) -> web.Response:
 async def get_namespace(request: web.Request) -> web.Response:
     name = request["match_info"]["name"]
     await _admin(request)
-    record = await request.app[STORE].get_namespace(name)
+    record = await request.app[NAMESPACE_REPOSITORY].get(name)
     if record is None:
         raise NotFound("namespace not found")
     return json_response(_namespace_doc(name, record))
@@ -410,7 +413,7 @@ async def get_namespace(request: web.Request) -> web.Response:
 async def delete_namespace(request: web.Request) -> web.Response:
     name = request["match_info"]["name"]
     await _admin(request)
-    await request.app[STORE].delete_namespace(name)
+    await request.app[NAMESPACE_REPOSITORY].delete(name)
     return json_response({})
 
 
@@ -426,12 +429,12 @@ async def delete_namespace(request: web.Request) -> web.Response:
 async def list_role_bindings(request: web.Request) -> web.Response:
     name = request["match_info"]["name"]
     await _admin(request)
-    store = request.app[STORE]
-    if not await store.namespace_exists(name):
+    namespaces, users = request.app[NAMESPACE_REPOSITORY], request.app[USERS]
+    if not await namespaces.exists(name):
         raise NotFound("namespace not found")
     items = []
-    for uid, role in (await store.roles(name)).items():
-        user = await store.get_user(uid)
+    for uid, role in (await namespaces.roles(name)).items():
+        user = await users.get(uid)
         if user is not None:
             items.append({"user": user.name, "role": role})
     items.sort(key=lambda b: b["user"])
@@ -439,7 +442,7 @@ async def list_role_bindings(request: web.Request) -> web.Response:
 
 
 async def _user_id(request: web.Request, username: str) -> str:
-    uid = await request.app[STORE].user_id(username)
+    uid = await request.app[USERS].id_of(username)
     if uid is None:
         raise NotFound("user not found")
     return uid
@@ -460,7 +463,7 @@ async def put_role_binding(request: web.Request) -> web.Response:
     name, username = request["match_info"]["name"], request["match_info"]["user"]
     await _admin(request)
     uid = await _user_id(request, username)
-    await request.app[STORE].grant(name, uid, request["data"]["role"])
+    await request.app[NAMESPACE_REPOSITORY].grant(name, uid, request["data"]["role"])
     return json_response({})
 
 
@@ -477,7 +480,7 @@ async def delete_role_binding(request: web.Request) -> web.Response:
     name, username = request["match_info"]["name"], request["match_info"]["user"]
     await _admin(request)
     uid = await _user_id(request, username)
-    await request.app[STORE].revoke_role(name, uid)
+    await request.app[NAMESPACE_REPOSITORY].revoke_role(name, uid)
     return json_response({})
 
 

@@ -19,7 +19,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apispec import docs, request_schema
 
-from service.appkeys import AUTHORITY, SETTINGS, STATE
+from service.appkeys import (
+    AUTHORITY,
+    NAMED_TOKENS,
+    SETTINGS,
+    STATE,
+    TEMPORARY_TOKENS,
+    USERS,
+)
 from service.authority import F5_LOCATION, Authority, Kind, check_time_range
 from service.errors import (
     BadValue,
@@ -33,6 +40,7 @@ from service.errors import (
     TokenRejected,
 )
 from service.metrics import TALLY, TOKENS_MINTED, VERIFICATIONS
+from service.store.named import NamedTokens
 from service.tokens import caveats, encoding
 from service.tokens.caveats import AnyCaveat, AppCaveat, NamespaceCaveat, TimeCaveat
 from service.tokens.errors import CaveatUnknown, MalformedCaveat, MalformedToken, TokenError
@@ -187,8 +195,8 @@ def named_token_json(
     }
 
 
-async def _record(authority: Authority, user_id: str, tid: str) -> dict[str, str]:
-    record = await authority.store.get_named(user_id, tid) if _is_token_id(tid) else None
+async def _record(named: NamedTokens, user_id: str, tid: str) -> dict[str, str]:
+    record = await named.get(user_id, tid) if _is_token_id(tid) else None
     if record is None:
         raise NotFound("token not found")
     return record
@@ -261,7 +269,7 @@ async def list_client_tokens(request: web.Request) -> web.Response:
     authority = _authority(request)
     tokens = [
         authority.named_token_from_record(principal.user_id, tid, record)
-        for tid, record in await authority.store.named_records(principal.user_id)
+        for tid, record in await request.app[NAMED_TOKENS].records(principal.user_id)
     ]
     return json_response({"tokens": [t for t in tokens if t is not None]})
 
@@ -284,7 +292,7 @@ async def delete_client_token(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri=f"user.{{user}}.client_token,{ident.token_id}")
     if ident.user_id != principal.user_id or ident.persistence != "named":
         raise NotFound("token not found")
-    await authority.store.delete_named(principal.user_id, ident.token_id)
+    await request.app[NAMED_TOKENS].delete(principal.user_id, ident.token_id)
     return web.Response(status=204)
 
 
@@ -344,7 +352,7 @@ async def list_named_tokens(request: web.Request) -> web.Response:
 
 
 async def _list_named(request: web.Request, uid: str) -> web.Response:
-    names = await _authority(request).store.list_named(uid)
+    names = await request.app[NAMED_TOKENS].names(uid)
     return json_response({"tokens": [names[n] for n in sorted(names)]})
 
 
@@ -354,7 +362,7 @@ async def _list_named(request: web.Request, uid: str) -> web.Response:
 )
 async def delete_named_tokens(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="token.null.user_named_tokens,{user}")
-    await _authority(request).store.delete_all_named(principal.user_id)
+    await request.app[NAMED_TOKENS].delete_all(principal.user_id)
     return web.Response(status=204)
 
 
@@ -373,13 +381,13 @@ async def _named_by_name(
     request: web.Request, principal: Principal, uid: str, name: str
 ) -> web.Response:
     _may_see_serialized(principal)
-    authority = _authority(request)
-    tid = (await authority.store.list_named(uid)).get(name)
+    named = request.app[NAMED_TOKENS]
+    tid = (await named.names(uid)).get(name)
     if tid is None:
         raise NotFound("token not found")
-    record = await _record(authority, uid, tid)
-    revoked = await _revoked(authority, uid, tid)
-    return json_response(named_token_json(authority, uid, tid, record, revoked))
+    record = await _record(named, uid, tid)
+    revoked = await _revoked(named, uid, tid)
+    return json_response(named_token_json(_authority(request), uid, tid, record, revoked))
 
 
 def _may_see_serialized(principal: Principal) -> None:
@@ -404,11 +412,11 @@ async def _named_token(
         _may_see_serialized(principal)
     if not _is_token_id(tid):
         raise NotFound("token not found")
-    authority = _authority(request)
-    record = await authority.store.get_named(principal.user_id, tid)
+    named = request.app[NAMED_TOKENS]
+    record = await named.get(principal.user_id, tid)
     if record is not None:
         return tid, principal.user_id, record
-    owner = await authority.store.token_owner(tid)
+    owner = await named.owner(tid)
     if owner is None or owner == principal.user_id:
         raise NotFound("token not found")
     if not principal.admin:
@@ -416,7 +424,7 @@ async def _named_token(
     if serialized:
         _may_see_anothers(principal)
     request[STATE].on_behalf_of = owner
-    return tid, owner, await _record(authority, owner, tid)
+    return tid, owner, await _record(named, owner, tid)
 
 
 def _may_see_anothers(principal: Principal) -> None:
@@ -430,9 +438,9 @@ def _may_see_anothers(principal: Principal) -> None:
         raise Forbidden("another user's serialized tokens are shown to Basic credentials only")
 
 
-async def _revoked(authority: Authority, owner: str, tid: str) -> bool:
+async def _revoked(named: NamedTokens, owner: str, tid: str) -> bool:
     """Whether the token is revoked: its own flag, or its lineage (a revoked or gone parent)."""
-    status = (await authority.store.check_named(owner, tid)).status
+    status = (await named.check(owner, tid)).status
     if status in ("norecord", "nouser"):
         raise NotFound("token not found")
     return status != "ok"
@@ -446,7 +454,7 @@ async def _revoked(authority: Authority, owner: str, tid: str) -> bool:
 async def get_named_token(request: web.Request) -> web.Response:
     tid, owner, record = await _named_token(request, serialized=True)
     authority = _authority(request)
-    revoked = await _revoked(authority, owner, tid)
+    revoked = await _revoked(request.app[NAMED_TOKENS], owner, tid)
     return json_response(named_token_json(authority, owner, tid, record, revoked))
 
 
@@ -457,7 +465,7 @@ async def get_named_token(request: web.Request) -> web.Response:
 )
 async def get_named_token_status(request: web.Request) -> web.Response:
     tid, owner, _ = await _named_token(request, ":shared")
-    return json_response({"revoked": await _revoked(_authority(request), owner, tid)})
+    return json_response({"revoked": await _revoked(request.app[NAMED_TOKENS], owner, tid)})
 
 
 @_documented(
@@ -472,7 +480,7 @@ async def update_named_token(request: web.Request) -> web.Response:
     if "customMetadata" not in body and "revoked" not in body:
         raise MissingAtLeastOneValue(("customMetadata", "revoked"))
     custom = body.get("customMetadata")
-    await _authority(request).store.update_named(
+    await request.app[NAMED_TOKENS].update(
         owner,
         tid,
         custom=json.dumps(custom) if custom is not None else None,
@@ -488,7 +496,7 @@ async def update_named_token(request: web.Request) -> web.Response:
 )
 async def delete_named_token(request: web.Request) -> web.Response:
     tid, owner, _ = await _named_token(request)
-    await _authority(request).store.delete_named(owner, tid)
+    await request.app[NAMED_TOKENS].delete(owner, tid)
     return web.Response(status=204)
 
 
@@ -532,7 +540,7 @@ async def get_temporary_generation(request: web.Request) -> web.Response:
 
 
 async def _temporary_generation(request: web.Request, uid: str) -> web.Response:
-    generation = await _authority(request).store.temporary_generation(uid)
+    generation = await request.app[TEMPORARY_TOKENS].generation(uid)
     return json_response({"generation": generation})
 
 
@@ -546,7 +554,7 @@ async def revoke_temporary_tokens(request: web.Request) -> web.Response:
 
 
 async def _revoke_temporary(request: web.Request, uid: str) -> web.Response:
-    await _authority(request).store.revoke_temporary(
+    await request.app[TEMPORARY_TOKENS].revoke(
         uid, request.app[SETTINGS].onezone.max_temporary_token_ttl
     )
     return web.Response(status=204)
@@ -587,7 +595,7 @@ async def _for_user(
         return principal, uid
     if not principal.admin:
         raise Forbidden("only admins act for other users")
-    if not valid or not await _authority(request).store.user_exists(uid):
+    if not valid or not await request.app[USERS].exists(uid):
         raise NotFound("user not found")
     if serialized:
         _may_see_anothers(principal)
@@ -638,7 +646,7 @@ async def list_named_tokens_of_user(request: web.Request) -> web.Response:
 )
 async def delete_named_tokens_of_user(request: web.Request) -> web.Response:
     _, uid = await _for_user(request, lambda uid: f"token.null.user_named_tokens,{uid}")
-    await _authority(request).store.delete_all_named(uid)
+    await request.app[NAMED_TOKENS].delete_all(uid)
     return web.Response(status=204)
 
 
@@ -708,7 +716,7 @@ async def list_all_named_tokens(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request, api_gri="token.null.list")
     if not principal.admin:
         raise Forbidden("only admins list every user's tokens")
-    steps = _authority(request).store.iter_named_ids()
+    steps = request.app[NAMED_TOKENS].iter_ids()
     # The first step before the status line, so that a store down is a clean 503.
     first = await anext(steps, None)
     response = web.StreamResponse(
@@ -898,7 +906,7 @@ async def get_user(request: web.Request) -> web.Response:
     principal = await authenticate(
         request, api_gri="user.{user}.instance:protected", data_access=True
     )
-    user = await _authority(request).store.get_user(principal.user_id)
+    user = await request.app[USERS].get(principal.user_id)
     if user is None:
         raise NotFound("user not found")
     return json_response(

@@ -87,8 +87,6 @@ def translate_errors(
 class Transport:
     """Redis commands and scripts of one client, batched per event-loop tick."""
 
-    __slots__ = ("batcher", "client", "execute", "scripts")
-
     def __init__(self, client: Any) -> None:
         self.client = client
         self.scripts = Scripts(client)

@@ -22,7 +22,15 @@ from typing import Literal
 
 from aiohttp import web
 
-from service.appkeys import AUTHORITY, CREDENTIAL_CACHE, PASSWORD_CHECKS, SETTINGS, STATE
+from service.appkeys import (
+    AUTHORITY,
+    CREDENTIAL_CACHE,
+    LOGINS,
+    PASSWORD_CHECKS,
+    SETTINGS,
+    STATE,
+    USERS,
+)
 from service.authority import OnezoneVerification, Parent
 from service.errors import (
     AuthenticationFailed,
@@ -213,7 +221,7 @@ async def authenticate_basic(request: web.Request, name: str, password: str) -> 
     cache = app[CREDENTIAL_CACHE]
     known = cache.get(name, password)
     if known is not None:
-        user = await app[AUTHORITY].store.get_user_by_name(name)
+        user = await app[USERS].get_by_name(name)
         if (
             user is not None
             and known[0] == user.id
@@ -245,22 +253,25 @@ async def _check_basic(
     app: web.Application, name: str, password: str, remote: str | None
 ) -> Principal:
     """Reserve a failed login, look the user up (one round trip), then check the password."""
-    store = app[AUTHORITY].store
+    users = app[USERS]
     limits = app[SETTINGS].rate_limits
-    policy, ip_policy = limits["failed_login"], limits["failed_login_ip"]
-    attempt = store.reserve_login(name, remote or "unknown", policy, ip_policy)
-    user = await store.get_user_by_name(name)
-    gate = await attempt.outcome()
-    if not gate.allowed:
-        raise RateLimited(gate, "too many failed logins")
-    try:
-        good = await app[PASSWORD_CHECKS].check(password, user)
-    except RateLimited:
-        attempt.release()
-        raise
-    if user is None or not good:
+    checks = app[PASSWORD_CHECKS]
+
+    async def check(user: User | None) -> bool:
+        good = await checks.check(password, user)
+        return good and user is not None
+
+    login = await app[LOGINS].attempt(
+        name,
+        remote or "unknown",
+        limits["failed_login"],
+        limits["failed_login_ip"],
+        lambda: users.get_by_name(name),
+        check,
+    )
+    user = login.found
+    if user is None or not login.accepted:
         raise BadCredentials("invalid username or password")
-    attempt.release()
     app[CREDENTIAL_CACHE].add(name, password, user.id, user.password_hash)
     return Principal(user.id, user.name, user.admin, "basic")
 

@@ -88,7 +88,7 @@ async def app_for(client: Client, auth: dict[str, str]) -> None:
 
 
 async def create_named_for_admin(client: Client) -> str:
-    admin = await client.app[STORE].get_user_by_name("admin")
+    admin = await client.app[STORE].users.get_by_name("admin")
     assert admin is not None
     minted = await client.app[AUTHORITY].mint_named(admin.id, "admin-token", "access", [], {})
     return minted.token
@@ -179,7 +179,7 @@ async def temporary_parent_dies_with_its_generation(client: Client) -> None:
     await eventually_dead(client, {**family, "parent": parent})
     assert await alive(client, bystander)
     # The named child's record is still there: it is its lineage that refuses it.
-    assert await client.app[STORE].get_named(uid, nid) is not None
+    assert await client.app[STORE].named.get(uid, nid) is not None
     # A new temporary token of the new generation does not revive anything.
     await temporary_via(client, auth, NOW + 600)
     await eventually_dead(client, family)
@@ -337,7 +337,7 @@ async def no_child_survives_a_concurrent_revocation(client: Client, parent_kind:
 
 async def _admin(client: Client, name: str) -> tuple[str, dict[str, str]]:
     """A user created with --admin, and their Basic header."""
-    user = await client.app[STORE].create_user(name, PASSWORD, admin=True)
+    user = await client.app[STORE].users.create(name, PASSWORD, admin=True)
     return user.id, basic(name, PASSWORD)
 
 
@@ -536,23 +536,23 @@ async def a_revocation_during_the_foreign_check_is_not_cached_over(client: Clien
         201,
     )
     child, child_id = created["token"], created["tokenId"]
-    script = store._script
+    script = store.transport.script
     armed = [True]
 
     async def revoking_midway(name: str, keys: list[str], args: list[Any]) -> Any:
         if name == "check_lineage" and armed:
             armed.clear()
-            await store.update_named(alice_id, child_id, revoked=True)
+            await store.named.update(alice_id, child_id, revoked=True)
             # The feed drops what the message names before the check goes on.
             await asyncio.sleep(0.2)
         return await script(name, keys, args)
 
-    store._script = revoking_midway
+    store.transport.script = revoking_midway  # type: ignore[method-assign]
     try:
         # Revoked while this check was under way: either answer is fair here.
         await alive(client, child)
     finally:
-        del store._script
+        del store.transport.script
     assert not armed
     # Revoked before this check began.
     assert not await alive(client, child)

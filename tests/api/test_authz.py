@@ -40,7 +40,7 @@ async def named(client: Client, uid: str, name: str, *cavs: AnyCaveat) -> tuple[
 
 async def f5_token(client: Client, uid: str) -> str:
     """An AuthToken of app `app1` in namespace `ns1`, through the F5 routes as the admin."""
-    admin = await client.app[STORE].get_user_by_name("admin")
+    admin = await client.app[STORE].users.get_by_name("admin")
     assert admin is not None
     headers = {"Authorization": f"APIToken {await temporary(client, admin.id)}"}
     base = "/api/config/namespaces/ns1/third_party_applications"
@@ -197,16 +197,16 @@ async def test_revoked_and_expired_tokens_are_401(
     store = client.app[STORE]
     token, tid = await named(client, alice, "one")
     assert await status(client, bearer(token)) == 200
-    await store.update_named(alice, tid, revoked=True)
+    await store.named.update(alice, tid, revoked=True)
     assert await refusal(await client.get(CHECK, headers=bearer(token)), 401) == "token revoked"
-    await store.update_named(alice, tid, revoked=False)
+    await store.named.update(alice, tid, revoked=False)
     assert await status(client, bearer(token)) == 200
-    await store.delete_named(alice, tid)
+    await store.named.delete(alice, tid)
     assert await status(client, bearer(token)) == 401
 
     tmp = await temporary(client, alice)
     assert await status(client, bearer(tmp)) == 200
-    await store.revoke_temporary(alice, 3600)
+    await store.temporary.revoke(alice, 3600)
     assert await refusal(await client.get(CHECK, headers=bearer(tmp)), 401) == "token revoked"
 
     short = await temporary(client, alice, ttl=60)
@@ -216,7 +216,7 @@ async def test_revoked_and_expired_tokens_are_401(
 
     f5 = await f5_token(client, alice)
     other, _ = await named(client, alice, "two")
-    await store.remove_user("alice")
+    await store.users.remove("alice")
     assert await status(client, bearer(other)) == 401
     assert await status(client, bearer(f5)) == 200  # minted by the admin, who is still there
 
@@ -335,7 +335,7 @@ async def test_clock_only_tokens_need_no_description_of_the_request(
     await refusal(r, 403)
 
     # Revoked while remembered: the store still decides.
-    await client.app[STORE].revoke_temporary(alice, 3600)
+    await client.app[STORE].temporary.revoke(alice, 3600)
     assert await refusal(await client.get(CHECK, headers=bearer(plain)), 401) == "token revoked"
     assert await refusal(await client.get(CHECK, headers=bearer(bound)), 401) == "token revoked"
     assert described(plain) == 1

@@ -327,7 +327,7 @@ async def test_generation_bumped_between_authentication_and_mint(client: Client)
     parent = await cs.temporary_via(client, auth, NOW + 600)
     authority = client.app[AUTHORITY]
     verification = await authority.verify_onezone(parent, authority.context())
-    await client.app[STORE].revoke_temporary(uid, 3600)
+    await client.app[STORE].temporary.revoke(uid, 3600)
     with pytest.raises(AuthenticationFailed) as err:
         await authority.mint_temporary(
             uid, "access", [TimeCaveat(NOW + 60)], parent=verification.as_parent()
@@ -336,7 +336,7 @@ async def test_generation_bumped_between_authentication_and_mint(client: Client)
     # A named parent deleted meanwhile: the same for a temporary child that names it.
     _, named = await create_named(client, auth, "gone-soon")
     verification = await authority.verify_onezone(named, authority.context())
-    await client.app[STORE].delete_all_named(uid)
+    await client.app[STORE].named.delete_all(uid)
     with pytest.raises(AuthenticationFailed) as err:
         await authority.mint_temporary(
             uid, "access", [TimeCaveat(NOW + 60)], parent=verification.as_parent()

@@ -43,7 +43,7 @@ async def access_token(client: Client, user_id: str) -> str:
 
 async def login(client: Client, name: str) -> dict[str, str]:
     """APIToken headers of an existing user."""
-    user = await client.app[STORE].get_user_by_name(name)
+    user = await client.app[STORE].users.get_by_name(name)
     assert user is not None
     return api(await access_token(client, user.id))
 
@@ -334,7 +334,7 @@ async def test_admin_may_do_everything(client: Client, admin: dict[str, str]) ->
 async def test_unauthenticated(client: Client, editor: dict[str, str]) -> None:
     await expect(await client.post(apps("ns1"), json=app_body("app1"), headers=editor), 200)
     f5_token = await generate(client, editor, "ns1", "app1")
-    alice = await client.app[STORE].get_user_by_name("alice")
+    alice = await client.app[STORE].users.get_by_name("alice")
     assert alice is not None
     identity = await client.app[AUTHORITY].mint_temporary(
         alice.id, "identity", [TimeCaveat(client.app[AUTHORITY].now() + 60)]
@@ -354,7 +354,7 @@ async def test_unauthenticated(client: Client, editor: dict[str, str]) -> None:
     # Bearer works like APIToken; revoking the user's temporary tokens locks them out.
     bearer = {"Authorization": editor["Authorization"].replace("APIToken", "Bearer")}
     await expect(await client.get(apps("ns1"), headers=bearer), 200)
-    await client.app[STORE].revoke_temporary(alice.id, 3600)
+    await client.app[STORE].temporary.revoke(alice.id, 3600)
     await expect(await client.get(apps("ns1"), headers=editor), 401)
 
 

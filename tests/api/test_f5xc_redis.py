@@ -25,7 +25,7 @@ async def _setup(
         redis_url=redis.url, redis__socket_timeout=0.3, redis__connect_timeout=0.3
     )
     client = await make_client(settings=settings)
-    admin = await client.app[STORE].get_user_by_name("admin")
+    admin = await client.app[STORE].users.get_by_name("admin")
     assert admin is not None
     authority = client.app[AUTHORITY]
     access = await authority.mint_temporary(admin.id, "access", [TimeCaveat(authority.now() + 600)])

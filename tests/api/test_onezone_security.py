@@ -455,7 +455,7 @@ async def test_password_change_reaches_every_cached_user_record(
     _, auth = await new_user(client)
     for _ in range(2):  # the second login is served from the cached user record
         await expect(await client.get(f"{API}/user", headers=auth), 200)
-    await client.app[STORE].set_password("alice", "a-new-password-2")
+    await client.app[STORE].users.set_password("alice", "a-new-password-2")
     deadline = asyncio.get_running_loop().time() + 2.0
     while asyncio.get_running_loop().time() < deadline:
         if (await client.get(f"{API}/user", headers=auth)).status == 401:

@@ -157,7 +157,7 @@ async def test_admin_lists_gets_and_deletes_a_users_named_tokens(
     }
     # Gone, for an admin too.
     for tid in tids:
-        assert await client.app[STORE].token_owner(tid) is None
+        assert await client.app[STORE].named.owner(tid) is None
 
 
 async def test_admin_creates_reads_and_revokes_temporary_tokens_of_a_user(
@@ -387,8 +387,8 @@ async def test_listing_walks_in_steps(
             store.keys.name_index(uid), mapping={f"n{j}": f"{t}:0" for j, t in enumerate(tids)}
         )
         expected.update(tids)
-    original = store.iter_named_ids
-    monkeypatch.setattr(store, "iter_named_ids", lambda: original(users_per_step=4))
+    original = store.named.iter_ids
+    monkeypatch.setattr(store.named, "iter_ids", lambda: original(users_per_step=4))
     body = await ok(await client.get(f"{API}/tokens/named", headers=people.admin), 200, "Tokens")
     assert len(body["tokens"]) == len(expected) and set(body["tokens"]) == expected
 
@@ -418,7 +418,7 @@ async def test_a_store_failure_mid_listing_cuts_the_connection(
         yield ["a" * 32]
         raise StoreUnavailable("gone")
 
-    monkeypatch.setattr(store, "iter_named_ids", failing)
+    monkeypatch.setattr(store.named, "iter_ids", failing)
     resp = await client.get(f"{API}/tokens/named", headers=people.admin)
     assert resp.status == 200
     with pytest.raises(aiohttp.ClientPayloadError):
@@ -428,7 +428,7 @@ async def test_a_store_failure_mid_listing_cuts_the_connection(
         raise StoreUnavailable("gone")
         yield []  # pragma: no cover
 
-    monkeypatch.setattr(store, "iter_named_ids", failing_at_once)
+    monkeypatch.setattr(store.named, "iter_ids", failing_at_once)
     resp = await client.get(f"{API}/tokens/named", headers=people.admin)
     await refused(resp, 503, "serviceUnavailable")
 

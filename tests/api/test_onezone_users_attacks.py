@@ -58,7 +58,7 @@ async def test_a_client_leaving_mid_listing_is_not_a_server_error(
         for _ in range(20):
             yield ["b" * 32] * 2000
 
-    monkeypatch.setattr(client.app[STORE], "iter_named_ids", steps)
+    monkeypatch.setattr(client.app[STORE].named, "iter_ids", steps)
     reader, writer = await _raw_get(client, LISTING, people.admin)
     await asyncio.wait_for(reader.readuntil(b'{"tokens":['), 5)
     writer.transport.abort()

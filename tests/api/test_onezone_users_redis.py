@@ -105,7 +105,7 @@ async def test_concurrent_mints_for_one_user_by_her_and_an_admin(
     # Every token is found from its id alone.
     store = client.app[STORE]
     for tid in listed:
-        assert await store.token_owner(tid) == uid
+        assert await store.named.owner(tid) == uid
 
 
 async def test_tokens_of_users_from_before_owner_hints_are_found_after_a_restart(
@@ -123,6 +123,6 @@ async def test_tokens_of_users_from_before_owner_hints_are_found_after_a_restart
     # Alice still reaches her own token through her own slot.
     await expect(await client.get(status, headers=alice), 200)
     # The next start gives every user a hint, and marks it done.
-    await store.index_owner_hints()
+    await store.users.index_owner_hints()
     await expect(await client.get(status, headers=admin), 200)
     assert await store.client.exists(store.keys.owner_hints_built())

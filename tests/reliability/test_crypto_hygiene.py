@@ -373,7 +373,7 @@ async def test_no_secret_in_app_logs_at_debug(
     try:
 
         async def add(name: str, password: str) -> None:
-            await app[STORE].create_user(name, password)
+            await app[STORE].users.create(name, password)
 
         await _run_flow(str(server.make_url("")).rstrip("/"), conf_flow, admin_password, add)
     finally:

@@ -116,7 +116,7 @@ async def _user_with_token(
     password = secrets.token_urlsafe(12)
     store = Store(RedisSettings(url=redis_url))
     try:
-        user = await store.create_user(name, password)
+        user = await store.users.create(name, password)
     finally:
         await store.close()
     token = await temporary_token(
@@ -295,7 +295,7 @@ async def test_concurrent_wrong_passwords_never_exceed_the_lockout(
         rate_limits={"failed_login": (limit, 300), "failed_login_ip": (1000, 300)},
         basic_auth__max_password_checks=1000,
     ) as client:
-        await client.app[STORE].create_user("alice", "alice-password")
+        await client.app[STORE].users.create("alice", "alice-password")
         spy = ScryptSpy(monkeypatch)
         waves = []
         for wave in range(3):
@@ -327,7 +327,7 @@ async def test_password_spraying_from_one_address_never_exceeds_the_ip_lockout(
     ) as client:
         store = client.app[STORE]
         for i in range(20):
-            await store.create_user(f"user{i}", secrets.token_urlsafe(12))
+            await store.users.create(f"user{i}", secrets.token_urlsafe(12))
         spy = ScryptSpy(monkeypatch)
         # Existing and missing users alike, one guess each, all at once.
         statuses = await asyncio.gather(
@@ -348,7 +348,7 @@ async def test_password_checks_in_flight_are_bounded(
         rate_limits={"failed_login": (10_000, 300), "failed_login_ip": (10_000, 300)},
         basic_auth__max_password_checks=2,
     ) as client:
-        await client.app[STORE].create_user("alice", "alice-password")
+        await client.app[STORE].users.create("alice", "alice-password")
         spy = ScryptSpy(monkeypatch)
         statuses = await asyncio.gather(
             *(_user_route(client, "alice", f"guess-{i}") for i in range(200))
@@ -376,7 +376,7 @@ async def test_a_burst_of_honest_logins_waits_for_a_password_check(
     ) as client:
         names = [f"user{i}" for i in range(32)]
         for name in names:
-            await client.app[STORE].create_user(name, name + "-password")
+            await client.app[STORE].users.create(name, name + "-password")
         spy = ScryptSpy(monkeypatch)
         statuses = await asyncio.gather(
             *(_user_route(client, name, name + "-password") for name in names)
@@ -391,7 +391,7 @@ async def test_a_burst_of_the_same_good_credentials_is_one_check(
 ) -> None:
     """A client opening many connections at once is not locked out by its own burst."""
     async with _app(redis_url, rate_limits={"failed_login": (10, 300)}) as client:
-        await client.app[STORE].create_user("alice", "alice-password")
+        await client.app[STORE].users.create("alice", "alice-password")
         spy = ScryptSpy(monkeypatch)
         statuses = await asyncio.gather(
             *(_user_route(client, "alice", "alice-password") for _ in range(200))
@@ -403,7 +403,7 @@ async def test_a_burst_of_the_same_good_credentials_is_one_check(
 
 async def _admin_token(client: Client) -> dict[str, str]:
     store = client.app[STORE]
-    admin = await store.get_user_by_name("admin")
+    admin = await store.users.get_by_name("admin")
     assert admin is not None
     authority = client.app[AUTHORITY]
     minted = await authority.mint_temporary(
@@ -413,7 +413,7 @@ async def _admin_token(client: Client) -> dict[str, str]:
 
 
 async def _user_token(client: Client, name: str) -> tuple[str, dict[str, str]]:
-    user = await client.app[STORE].create_user(name, secrets.token_urlsafe(12))
+    user = await client.app[STORE].users.create(name, secrets.token_urlsafe(12))
     authority = client.app[AUTHORITY]
     minted = await authority.mint_temporary(user.id, "access", [TimeCaveat(authority.now() + 3600)])
     return user.id, {"Authorization": f"APIToken {minted.token}"}

@@ -185,13 +185,13 @@ async def test_a_timed_out_mint_is_not_run_twice(private_redis: RedisProcess) ->
     store = Store(settings)
     await store.start()
     try:
-        user = await store.create_user("retried", "pw")
+        user = await store.users.create("retried", "pw")
         policy = RateLimitPolicy("mint", 1000, 60)
         tid = secrets.token_hex(16)
         private_redis.pause()
         try:
             mint = asyncio.create_task(
-                store.mint_named(user.id, tid, "once", {"type": "access"}, None, policy)
+                store.named.mint(user.id, tid, "once", {"type": "access"}, None, policy)
             )
             # Resumed after the first attempt timed out (1 s) and while its retry waits.
             await asyncio.sleep(1.5)
@@ -201,6 +201,6 @@ async def test_a_timed_out_mint_is_not_run_twice(private_redis: RedisProcess) ->
             await mint
         except StoreError:
             return  # refusing to answer is fine: the client may try again
-        assert await store.get_named(user.id, tid) is not None
+        assert await store.named.get(user.id, tid) is not None
     finally:
         await store.close()

@@ -77,7 +77,7 @@ async def _make_tokens(base: str, redis_url: str, admin_password: str) -> Tokens
     store = Store(RedisSettings(url=redis_url))
     try:
         for name in ("alice", "bob", "carol"):
-            await store.create_user(name, f"{name}-password")
+            await store.users.create(name, f"{name}-password")
     finally:
         await store.close()
     alice = basic_header("alice", "alice-password")
@@ -166,7 +166,7 @@ async def _make_tokens(base: str, redis_url: str, admin_password: str) -> Tokens
         out.refused += generated["deleted"] + generated["disabled"]
     store = Store(RedisSettings(url=redis_url))
     try:
-        await store.remove_user("carol")
+        await store.users.remove("carol")
     finally:
         await store.close()
     return out
