@@ -7,12 +7,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from service.clock import Clock
 from service.errors import AlreadyExists, Conflict, NotFound, RateLimited, RateLimitResult
 from service.settings import RateLimitPolicy
 
-from .feed import LookupCache
-from .keys import Keys
 from .lineage import foreign_holds
 from .logins import queue_release
 from .records import (
@@ -25,8 +22,9 @@ from .records import (
     text,
 )
 from .replies import decode_check_f5, decode_check_owner, decode_counted, decode_minted
+from .repository import Repository
 from .temporary import queue_owner_check
-from .transport import Transport, operation
+from .transport import operation
 
 # Field of a namespace's role bindings holding a user's role generation.
 ROLE_GENERATION = "gen:"
@@ -34,14 +32,8 @@ ROLE_GENERATION = "gen:"
 Lineage = tuple[tuple[str, ...], int | None, Foreign | None]
 
 
-class Applications:
+class Applications(Repository):
     """The applications of every namespace, their F5 mints and checks."""
-
-    def __init__(self, transport: Transport, keys: Keys, clock: Clock, cache: LookupCache) -> None:
-        self.transport = transport
-        self.keys = keys
-        self.clock = clock
-        self.cache = cache
 
     async def names(self, ns: str) -> list[str]:
         """The names listed as applications of `ns` (a stale entry is pruned by `all`)."""

@@ -11,13 +11,10 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from service.clock import Clock
 from service.errors import NameOccupied, NotFound, RateLimited, RateLimitResult
 from service.settings import RateLimitPolicy
 from service.tokens.keys import OWNER_HINT_DIGITS
 
-from .feed import LookupCache
-from .keys import Keys
 from .lineage import foreign_holds
 from .records import (
     CheckResult,
@@ -28,7 +25,8 @@ from .records import (
     text,
 )
 from .replies import decode_check_named, decode_counted
-from .transport import Transport, operation
+from .repository import Repository
+from .transport import operation
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +43,8 @@ def _live_entry(value: Any, now: int) -> str | None:
     return m[1] if exp == 0 or exp > now else None
 
 
-class NamedTokens:
+class NamedTokens(Repository):
     """Named tokens of every user: minted under a unique name, listed, revoked, deleted."""
-
-    def __init__(self, transport: Transport, keys: Keys, clock: Clock, cache: LookupCache) -> None:
-        self.transport = transport
-        self.keys = keys
-        self.clock = clock
-        self.cache = cache
 
     @operation("mint_named")
     async def mint(

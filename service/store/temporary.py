@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 
-from service.clock import Clock
 from service.errors import NotFound, RateLimited, RateLimitResult, TokenRevoked
 from service.settings import RateLimitPolicy
 
-from .feed import LookupCache
 from .keys import Keys
 from .lineage import foreign_holds
 from .records import CheckResult, Foreign, foreign_args, interval_ms, lineage_tags
 from .replies import decode_check_owner, decode_minted
+from .repository import Repository
 from .transport import Queued, Transport, operation
 
 
@@ -27,14 +26,8 @@ def queue_owner_check(
     )
 
 
-class TemporaryTokens:
+class TemporaryTokens(Repository):
     """Every user's temporary-token generation, their mints and their checks."""
-
-    def __init__(self, transport: Transport, keys: Keys, clock: Clock, cache: LookupCache) -> None:
-        self.transport = transport
-        self.keys = keys
-        self.clock = clock
-        self.cache = cache
 
     @operation("mint_temporary")
     async def mint(

@@ -15,20 +15,18 @@ from .feed import LookupCache
 from .keys import Keys
 from .passwords import hash_password
 from .records import User, decode_hash, text
+from .repository import Repository
 from .transport import Transport, operation
 
 # Names whose user id is remembered (a name never changes its id).
 _MAX_REMEMBERED_NAMES = 10_000
 
 
-class Users:
+class Users(Repository):
     """Users by id and by name; changes are announced on the revocation feed."""
 
     def __init__(self, transport: Transport, keys: Keys, clock: Clock, cache: LookupCache) -> None:
-        self.transport = transport
-        self.keys = keys
-        self.clock = clock
-        self.cache = cache
+        super().__init__(transport, keys, clock, cache)
         self._ids_by_name: BoundedLRU[str, str] = BoundedLRU(_MAX_REMEMBERED_NAMES)
 
     @operation("count_users")
