@@ -13,6 +13,7 @@ from redis.exceptions import ResponseError
 
 from service.errors import NameOccupied, NotFound, RateLimited, RateLimitResult
 from service.settings import RateLimitPolicy
+from service.tokens.identifiers import TOKEN_ID_PATTERN
 from service.tokens.keys import OWNER_HINT_DIGITS
 
 from .lineage import foreign_holds
@@ -31,7 +32,7 @@ from .transport import operation
 log = logging.getLogger(__name__)
 
 # A name index entry: token id, ':', expiry (unix seconds, 0 = never).
-_INDEX_ENTRY = re.compile(r"([0-9a-f]{32}):([0-9]{1,20})")
+_INDEX_ENTRY = re.compile(rf"({TOKEN_ID_PATTERN.pattern}):([0-9]{{1,20}})")
 
 
 def _live_entry(value: Any, now: int) -> str | None:
