@@ -26,13 +26,13 @@ from .. import onezone_schemas as s
 from .shared import (
     AUTH_ERRORS,
     TOKEN_ID,
+    TOKEN_NAME,
     documented,
     for_caller,
     is_hex_id,
     may_see_anothers,
     minted_response,
     parse_caveats,
-    path_parameter,
     request_body,
     subject_json,
 )
@@ -188,7 +188,7 @@ async def named_by_name(request: web.Request, principal: Principal, user_id: str
 @documented(
     "Get a named token of the current user by its name",
     {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(403, 404, *AUTH_ERRORS)},
-    parameters=[path_parameter("name", "The token's name")],
+    parameters=[TOKEN_NAME],
 )
 async def get_named_token_by_name(request: web.Request) -> web.Response:
     name = request.match_info["name"]

@@ -78,6 +78,7 @@ def path_parameter(name: str, description: str) -> dict[str, Any]:
 
 
 TOKEN_ID = path_parameter("id", "Token id: 32 lowercase hex characters")
+TOKEN_NAME = path_parameter("name", "The token's name")
 
 
 def request_body(request: web.Request) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Users: the caller's record (/user), a user's tokens (/users/{id}/tokens/…), everyone's (/tokens/named).
+"""Users: the caller's record, a user's tokens (/users/{id}/tokens/…), everyone's tokens.
 
 The /users/{id}/tokens/… routes are twins of the caller's /user/tokens/…
 routes: the same work, done by the user themselves or by an admin for them.
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiohttp import web
+from marshmallow import Schema
 
 from service.appkeys import NAMED_TOKENS, STATE, USERS
 from service.errors import Forbidden, NotFound, StoreError
@@ -26,7 +28,7 @@ from .named import (
     list_named,
     named_by_name,
 )
-from .shared import AUTH_ERRORS, documented, for_user, path_parameter, resolve_user
+from .shared import AUTH_ERRORS, TOKEN_NAME, documented, for_user, path_parameter, resolve_user
 from .temporary import (
     GENERATION_GRI,
     TEMPORARY_TOKEN_GRI,
@@ -86,43 +88,54 @@ async def get_user(request: web.Request) -> web.Response:
 
 # A user's tokens (the user, or an admin) ----------------------------------
 
-create_named_token_for_user = documented(
+
+def documented_for_user(
+    summary: str,
+    ok: dict[str, dict[str, Any]],
+    *errors: int,
+    description: str = OTHER_USERS,
+    name: bool = False,
+    body: type[Schema] | None = None,
+) -> Any:
+    """`documented` for a /users/{id}/… route: its path parameters, the errors of acting for a user.
+
+    `name`: the route has a token's `{name}` in its path too.
+    """
+    return documented(
+        summary,
+        {**ok, **d.onezone_errors(*errors, *USER_ERRORS)},
+        parameters=[USER_ID, TOKEN_NAME] if name else [USER_ID],
+        description=description,
+        body=body,
+    )
+
+
+create_named_token_for_user = documented_for_user(
     "Create a named token for a user",
-    {
-        **d.ok(
-            201,
-            s.OnezoneNamedTokenCreateResponseSchema,
-            "Created",
-            {**d.LOCATION_HEADER, **d.RATE_LIMIT_HEADERS},
-        ),
-        **d.onezone_errors(400, 413, *USER_ERRORS),
-    },
-    parameters=[USER_ID],
+    d.ok(
+        201,
+        s.OnezoneNamedTokenCreateResponseSchema,
+        "Created",
+        {**d.LOCATION_HEADER, **d.RATE_LIMIT_HEADERS},
+    ),
+    400,
+    413,
     description="As POST /user/tokens/named, for user {id}: the token is theirs (subject, "
     "listing, their `mint` rate limit). " + OTHER_USERS + ANOTHER_USERS_MINT,
     body=s.OnezoneNamedTokenCreateRequestSchema,
 )(for_user(NAMED_TOKEN_GRI, create_named))
 
-list_named_tokens_of_user = documented(
-    "List the ids of a user's named tokens",
-    {**d.ok(200, s.OnezoneTokensSchema, "Token ids"), **d.onezone_errors(*USER_ERRORS)},
-    parameters=[USER_ID],
-    description=OTHER_USERS,
+list_named_tokens_of_user = documented_for_user(
+    "List the ids of a user's named tokens", d.ok(200, s.OnezoneTokensSchema, "Token ids")
 )(for_user(NAMED_TOKENS_GRI, list_named))
 
-delete_named_tokens_of_user = documented(
-    "Delete all named tokens of a user",
-    {**d.ok(204, description="Deleted"), **d.onezone_errors(*USER_ERRORS)},
-    parameters=[USER_ID],
-    description=OTHER_USERS,
+delete_named_tokens_of_user = documented_for_user(
+    "Delete all named tokens of a user", d.ok(204, description="Deleted")
 )(for_user(NAMED_TOKENS_GRI, delete_all_named))
 
 
-@documented(
-    "Get a named token of a user by its name",
-    {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(*USER_ERRORS)},
-    parameters=[USER_ID, path_parameter("name", "The token's name")],
-    description=OTHER_USERS,
+@documented_for_user(
+    "Get a named token of a user by its name", d.ok(200, s.OnezoneNamedTokenSchema), name=True
 )
 async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
     name = request.match_info["name"]
@@ -132,31 +145,24 @@ async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
     return await named_by_name(request, principal, user_id)
 
 
-create_temporary_token_for_user = documented(
+create_temporary_token_for_user = documented_for_user(
     "Create a temporary token for a user (a time caveat is required)",
-    {
-        **d.ok(201, s.OnezoneTokenSchema, "Created", d.RATE_LIMIT_HEADERS),
-        **d.onezone_errors(400, 413, *USER_ERRORS),
-    },
-    parameters=[USER_ID],
+    d.ok(201, s.OnezoneTokenSchema, "Created", d.RATE_LIMIT_HEADERS),
+    400,
+    413,
     description="As POST /user/tokens/temporary, for user {id}. "
     + OTHER_USERS
     + ANOTHER_USERS_MINT,
     body=s.OnezoneTemporaryTokenCreateRequestSchema,
 )(for_user(TEMPORARY_TOKEN_GRI, create_temporary))
 
-get_temporary_generation_of_user = documented(
+get_temporary_generation_of_user = documented_for_user(
     "Get the generation of a user's temporary tokens",
-    {**d.ok(200, s.OnezoneTemporaryTokenGenerationSchema), **d.onezone_errors(*USER_ERRORS)},
-    parameters=[USER_ID],
-    description=OTHER_USERS,
+    d.ok(200, s.OnezoneTemporaryTokenGenerationSchema),
 )(for_user(GENERATION_GRI, temporary_generation))
 
-revoke_temporary_tokens_of_user = documented(
-    "Revoke all temporary tokens of a user",
-    {**d.ok(204, description="Revoked"), **d.onezone_errors(*USER_ERRORS)},
-    parameters=[USER_ID],
-    description=OTHER_USERS,
+revoke_temporary_tokens_of_user = documented_for_user(
+    "Revoke all temporary tokens of a user", d.ok(204, description="Revoked")
 )(for_user(TEMPORARY_TOKENS_GRI, revoke_temporary))
 
 
