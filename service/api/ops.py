@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import aiohttp_apispec
 from aiohttp import web
-from aiohttp_apispec import docs
 from marshmallow import Schema, fields
 
 from service.appkeys import SHUTTING_DOWN, STORE
@@ -11,8 +11,7 @@ from service.errors import StoreError
 from service.metrics import CACHE_SIZE, render
 from service.web.responses import json_response
 
-from . import docs as d
-from .docs import PUBLIC
+from . import docs
 
 
 class StatusSchema(Schema):
@@ -22,24 +21,24 @@ class StatusSchema(Schema):
     reason = fields.String(metadata={"description": "Why the store is not ready"})
 
 
-@docs(
+@aiohttp_apispec.docs(
     tags=["operations"],
     summary="Liveness: the process answers",
-    security=PUBLIC,
-    responses=d.ok(200, StatusSchema, "Alive"),
+    security=docs.PUBLIC,
+    responses=docs.ok(200, StatusSchema, "Alive"),
 )
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-@docs(
+@aiohttp_apispec.docs(
     tags=["operations"],
     summary="Readiness: Redis reachable and scripts loaded",
     description="503 when the store does not answer, and from the moment shutdown begins.",
-    security=PUBLIC,
+    security=docs.PUBLIC,
     responses={
-        **d.ok(200, StatusSchema, "Ready"),
-        **d.ok(503, StatusSchema, "Not ready, or shutting down"),
+        **docs.ok(200, StatusSchema, "Ready"),
+        **docs.ok(503, StatusSchema, "Not ready, or shutting down"),
     },
 )
 async def readyz(request: web.Request) -> web.Response:
@@ -55,13 +54,13 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ready"})
 
 
-@docs(
+@aiohttp_apispec.docs(
     tags=["operations"],
     summary="Prometheus metrics",
     description="Prometheus text format; with several workers, the sum over all of them.",
     produces=["text/plain"],
-    security=PUBLIC,
-    responses=d.ok(200, d.PLAIN_TEXT, "Prometheus text exposition format 0.0.4"),
+    security=docs.PUBLIC,
+    responses=docs.ok(200, docs.PLAIN_TEXT, "Prometheus text exposition format 0.0.4"),
 )
 async def metrics(request: web.Request) -> web.Response:
     CACHE_SIZE.set(len(request.app[STORE].cache))
@@ -70,6 +69,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
+    """Register the routes."""
     app.router.add_get("/healthz", healthz, allow_head=True)
     app.router.add_get("/readyz", readyz, allow_head=True)
     app.router.add_get("/metrics", metrics)

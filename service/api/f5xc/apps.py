@@ -20,8 +20,8 @@ from service.web.auth import Principal, authenticate
 from service.web.ratelimit import set_rate_limit_headers
 from service.web.responses import json_response
 
-from .. import docs as d
-from .. import f5xc_schemas as s
+from .. import docs
+from .. import f5xc_schemas as schemas
 from .shared import CREATOR_CLASS, PATH_ERRORS, TENANT, documented, list_item, timestamp
 
 APPS = "/api/config/namespaces/{namespace}/third_party_applications"
@@ -75,7 +75,8 @@ async def _authorize_mint(request: web.Request, ns: str) -> tuple[Principal, str
 # Documents ---------------------------------------------------------------
 
 
-def _metadata(meta: dict[str, Any], ns: str) -> dict[str, Any]:
+def stored_metadata(meta: dict[str, Any], ns: str) -> dict[str, Any]:
+    """An application's metadata as stored: the request's, in the namespace of the path."""
     return {
         "name": meta["name"],
         "namespace": ns,
@@ -86,12 +87,14 @@ def _metadata(meta: dict[str, Any], ns: str) -> dict[str, Any]:
     }
 
 
-def _check_metadata_namespace(meta: dict[str, Any], ns: str) -> None:
+def check_metadata_namespace(meta: dict[str, Any], ns: str) -> None:
+    """A request's metadata names no namespace, or the one of the path."""
     if meta["namespace"] not in ("", ns):
         raise BadValue("metadata", reason="metadata.namespace must match the namespace in the path")
 
 
-def _get_response(doc: dict[str, Any], response_format: str) -> dict[str, Any]:
+def get_response_body(doc: dict[str, Any], response_format: str) -> dict[str, Any]:
+    """F5's GET response for a stored application; with its replace form when asked for."""
     body: dict[str, Any] = {
         "metadata": doc["metadata"],
         "system_metadata": doc["system_metadata"],
@@ -110,35 +113,38 @@ def _get_response(doc: dict[str, Any], response_format: str) -> dict[str, Any]:
 
 
 @documented(
-    TAG_APPS, "List the applications of a namespace", d.ok(200, s.ListResponseSchema), PATH_ERRORS
+    TAG_APPS,
+    "List the applications of a namespace",
+    docs.ok(200, schemas.ListResponseSchema),
+    PATH_ERRORS,
 )
-@match_info_schema(s.NamespacePathSchema)
-@querystring_schema(s.ListQuerySchema)
+@match_info_schema(schemas.NamespacePathSchema)
+@querystring_schema(schemas.ListQuerySchema)
 async def list_applications(request: web.Request) -> web.Response:
     ns = request["match_info"]["namespace"]
     await _authorize(request, ns, write=False, namespace_must_exist=True)
     with_spec = "report_fields" in request["querystring"]
     found = await request.app[APPLICATIONS].all(ns)
-    return json_response({"items": [list_item(d, with_spec) for d in found], "errors": []})
+    return json_response({"items": [list_item(doc, with_spec) for doc in found], "errors": []})
 
 
 @documented(
     TAG_APPS,
     "Create an application",
-    d.ok(200, s.AppCreateResponseSchema, "Created"),
+    docs.ok(200, schemas.AppCreateResponseSchema, "Created"),
     (409, 413, *PATH_ERRORS),
 )
-@match_info_schema(s.NamespacePathSchema)
-@request_schema(s.AppRequestSchema, required=True)
+@match_info_schema(schemas.NamespacePathSchema)
+@request_schema(schemas.AppRequestSchema, required=True)
 async def create_application(request: web.Request) -> web.Response:
     ns = request["match_info"]["namespace"]
     body = request["data"]
     meta = body["metadata"]
-    _check_metadata_namespace(meta, ns)
+    check_metadata_namespace(meta, ns)
     principal = await _authorize(request, ns, write=True, namespace_must_exist=True)
     now = now_timestamp(request)
     doc = {
-        "metadata": _metadata(meta, ns),
+        "metadata": stored_metadata(meta, ns),
         "spec": body["spec"],
         "system_metadata": {
             "uid": str(uuid.uuid4()),
@@ -159,33 +165,33 @@ async def create_application(request: web.Request) -> web.Response:
     )
 
 
-@documented(TAG_APPS, "Get an application", d.ok(200, s.AppGetResponseSchema), PATH_ERRORS)
-@match_info_schema(s.AppPathSchema)
-@querystring_schema(s.GetQuerySchema)
+@documented(TAG_APPS, "Get an application", docs.ok(200, schemas.AppGetResponseSchema), PATH_ERRORS)
+@match_info_schema(schemas.AppPathSchema)
+@querystring_schema(schemas.GetQuerySchema)
 async def get_application(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
     await _authorize(request, ns, write=False)
     doc = await request.app[APPLICATIONS].get(ns, name)
     if doc is None:
         raise NotFound("application not found")
-    return json_response(_get_response(doc, request["querystring"]["response_format"]))
+    return json_response(get_response_body(doc, request["querystring"]["response_format"]))
 
 
 @documented(
     TAG_APPS,
     "Replace an application (disabling it revokes its tokens)",
-    d.ok(200, s.EmptySchema, "Replaced"),
+    docs.ok(200, schemas.EmptySchema, "Replaced"),
     (409, 413, *PATH_ERRORS),
 )
-@match_info_schema(s.AppPathSchema)
-@request_schema(s.AppRequestSchema, required=True)
+@match_info_schema(schemas.AppPathSchema)
+@request_schema(schemas.AppRequestSchema, required=True)
 async def replace_application(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
     body = request["data"]
     meta = body["metadata"]
     if meta["name"] != name:
         raise BadValue("metadata", reason="metadata.name must match the name in the path")
-    _check_metadata_namespace(meta, ns)
+    check_metadata_namespace(meta, ns)
     await _authorize(request, ns, write=True)
     apps = request.app[APPLICATIONS]
     old = await apps.get(ns, name)
@@ -193,7 +199,7 @@ async def replace_application(request: web.Request) -> web.Response:
         raise NotFound("application not found")
     # Identity and creation stay; only the modification time moves.
     system = {**old["system_metadata"], "modification_timestamp": now_timestamp(request)}
-    doc = {"metadata": _metadata(meta, ns), "spec": body["spec"], "system_metadata": system}
+    doc = {"metadata": stored_metadata(meta, ns), "spec": body["spec"], "system_metadata": system}
     await apps.replace(ns, name, doc, disabled=meta["disable"])
     return json_response({})
 
@@ -201,11 +207,11 @@ async def replace_application(request: web.Request) -> web.Response:
 @documented(
     TAG_APPS,
     "Delete an application and every token it issued",
-    d.ok(200, s.EmptySchema, "Deleted"),
+    docs.ok(200, schemas.EmptySchema, "Deleted"),
     (413, *PATH_ERRORS),
 )
-@match_info_schema(s.AppPathSchema)
-@request_schema(s.DeleteRequestSchema)
+@match_info_schema(schemas.AppPathSchema)
+@request_schema(schemas.DeleteRequestSchema)
 async def delete_application(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
     body = request["data"]
@@ -219,15 +225,15 @@ async def delete_application(request: web.Request) -> web.Response:
 @documented(
     TAG_APPS,
     "Generate an AuthToken for the application (rate-limited)",
-    d.ok(200, s.GenerateTokenResponseSchema, "A new token", d.RATE_LIMIT_HEADERS),
+    docs.ok(200, schemas.GenerateTokenResponseSchema, "A new token", docs.RATE_LIMIT_HEADERS),
     (409, 429, *PATH_ERRORS),
     description="Editors and admins only (viewers get 403); 409 when the application is "
     "disabled. Counts against `generate_token` (per user, across every application and "
     "namespace) and `generate_token_app` (per application); RateLimit headers show the "
     "tighter. Removing or changing the caller's role binding revokes the tokens they "
-    "generated in the namespace. " + d.INHERITED,
+    "generated in the namespace. " + docs.INHERITED,
 )
-@match_info_schema(s.AppPathSchema)
+@match_info_schema(schemas.AppPathSchema)
 async def generate_token(request: web.Request) -> web.Response:
     ns, name = request["match_info"]["namespace"], request["match_info"]["name"]
     principal, role_generation = await _authorize_mint(request, ns)

@@ -18,8 +18,8 @@ from service.errors import Forbidden, NotFound
 from service.web.auth import Principal, authenticate
 from service.web.responses import json_response
 
-from .. import docs as d
-from .. import f5xc_schemas as s
+from .. import docs
+from .. import f5xc_schemas as schemas
 from .shared import (
     AUTH_ERRORS,
     CREATOR_CLASS,
@@ -42,7 +42,8 @@ async def authenticate_admin(request: web.Request) -> Principal:
     return principal
 
 
-def _namespace_doc(name: str, record: dict[str, str]) -> dict[str, Any]:
+def namespace_doc(name: str, record: dict[str, str]) -> dict[str, Any]:
+    """A namespace as an F5 object, from its record."""
     created = int(record.get("created", 0))
     # Derived, not stored: stable for one namespace, new when it is re-created.
     uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"namespace:{name}:{created}"))
@@ -68,7 +69,7 @@ def _namespace_doc(name: str, record: dict[str, str]) -> dict[str, Any]:
     }
 
 
-@documented(TAG_ADMIN, "List namespaces", d.ok(200, s.ListResponseSchema), AUTH_ERRORS)
+@documented(TAG_ADMIN, "List namespaces", docs.ok(200, schemas.ListResponseSchema), AUTH_ERRORS)
 async def list_namespaces(request: web.Request) -> web.Response:
     await authenticate_admin(request)
     namespaces = request.app[NAMESPACE_REPOSITORY]
@@ -76,45 +77,47 @@ async def list_namespaces(request: web.Request) -> web.Response:
     for name in await namespaces.names():
         record = await namespaces.get(name)
         if record is not None:
-            items.append(list_item(_namespace_doc(name, record), False))
+            items.append(list_item(namespace_doc(name, record), False))
     return json_response({"items": items, "errors": []})
 
 
 @documented(
     TAG_ADMIN,
     "Create a namespace",
-    d.ok(200, s.NamespaceResponseSchema, "Created"),
+    docs.ok(200, schemas.NamespaceResponseSchema, "Created"),
     (400, 409, 413, *AUTH_ERRORS),
 )
-@request_schema(s.NamespaceRequestSchema, required=True)
+@request_schema(schemas.NamespaceRequestSchema, required=True)
 async def create_namespace(request: web.Request) -> web.Response:
     name = request["data"]["metadata"]["name"]
     principal = await authenticate_admin(request)
     namespaces = request.app[NAMESPACE_REPOSITORY]
     await namespaces.create(name)
-    doc = _namespace_doc(name, await namespaces.get(name) or {})
+    doc = namespace_doc(name, await namespaces.get(name) or {})
     doc["system_metadata"]["creator_id"] = principal.name
     return json_response(doc)
 
 
-@documented(TAG_ADMIN, "Get a namespace", d.ok(200, s.NamespaceResponseSchema), PATH_ERRORS)
-@match_info_schema(s.NamePathSchema)
+@documented(
+    TAG_ADMIN, "Get a namespace", docs.ok(200, schemas.NamespaceResponseSchema), PATH_ERRORS
+)
+@match_info_schema(schemas.NamePathSchema)
 async def get_namespace(request: web.Request) -> web.Response:
     name = request["match_info"]["name"]
     await authenticate_admin(request)
     record = await request.app[NAMESPACE_REPOSITORY].get(name)
     if record is None:
         raise NotFound("namespace not found")
-    return json_response(_namespace_doc(name, record))
+    return json_response(namespace_doc(name, record))
 
 
 @documented(
     TAG_ADMIN,
     "Delete a namespace, its applications (and their tokens) and role bindings",
-    d.ok(200, s.EmptySchema, "Deleted"),
+    docs.ok(200, schemas.EmptySchema, "Deleted"),
     PATH_ERRORS,
 )
-@match_info_schema(s.NamePathSchema)
+@match_info_schema(schemas.NamePathSchema)
 async def delete_namespace(request: web.Request) -> web.Response:
     name = request["match_info"]["name"]
     await authenticate_admin(request)
@@ -125,10 +128,10 @@ async def delete_namespace(request: web.Request) -> web.Response:
 @documented(
     TAG_ADMIN,
     "List the role bindings of a namespace",
-    d.ok(200, s.RoleBindingListSchema),
+    docs.ok(200, schemas.RoleBindingListSchema),
     PATH_ERRORS,
 )
-@match_info_schema(s.NamePathSchema)
+@match_info_schema(schemas.NamePathSchema)
 async def list_role_bindings(request: web.Request) -> web.Response:
     name = request["match_info"]["name"]
     await authenticate_admin(request)
@@ -157,11 +160,11 @@ async def role_binding_target(request: web.Request) -> tuple[str, str]:
 @documented(
     TAG_ADMIN,
     "Give a user (by username) a role in a namespace",
-    d.ok(200, s.EmptySchema, "Granted"),
+    docs.ok(200, schemas.EmptySchema, "Granted"),
     (413, *PATH_ERRORS),
 )
-@match_info_schema(s.RoleBindingPathSchema)
-@request_schema(s.RoleBindingRequestSchema, required=True)
+@match_info_schema(schemas.RoleBindingPathSchema)
+@request_schema(schemas.RoleBindingRequestSchema, required=True)
 async def put_role_binding(request: web.Request) -> web.Response:
     name, uid = await role_binding_target(request)
     await request.app[NAMESPACE_REPOSITORY].grant(name, uid, request["data"]["role"])
@@ -171,10 +174,10 @@ async def put_role_binding(request: web.Request) -> web.Response:
 @documented(
     TAG_ADMIN,
     "Remove a user's role in a namespace",
-    d.ok(200, s.EmptySchema, "Removed"),
+    docs.ok(200, schemas.EmptySchema, "Removed"),
     PATH_ERRORS,
 )
-@match_info_schema(s.RoleBindingPathSchema)
+@match_info_schema(schemas.RoleBindingPathSchema)
 async def delete_role_binding(request: web.Request) -> web.Response:
     name, uid = await role_binding_target(request)
     await request.app[NAMESPACE_REPOSITORY].revoke_role(name, uid)

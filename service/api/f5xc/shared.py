@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp_apispec import docs
+import aiohttp_apispec
 
-from .. import docs as d
+from .. import docs
 
 # One tenant per deployment: F5's tenant is the customer account, which this
 # service does not model.
@@ -33,11 +33,11 @@ def documented(
     `ok` is the success response, `errors` the status codes of the route's errors.
     """
     extra = {"description": description} if description else {}
-    return docs(
+    return aiohttp_apispec.docs(
         tags=[tag],
         summary=summary,
-        security=d.F5_SECURITY,
-        responses={**ok, **d.f5_errors(*sorted(errors))},
+        security=docs.F5_SECURITY,
+        responses={**ok, **docs.f5_errors(*sorted(errors))},
         **extra,
     )
 

@@ -17,8 +17,8 @@ from service.tokens.errors import TokenError
 from service.web.auth import authenticate
 from service.web.responses import json_response
 
-from .. import docs as d
-from .. import onezone_schemas as s
+from .. import docs
+from .. import onezone_schemas as schemas
 from .shared import AUTH_ERRORS, documented, minted_response, path_parameter
 
 # Generated names are random: a clash is rare, and a few tries make it vanish.
@@ -28,12 +28,14 @@ CLIENT_TOKEN_NAME_ATTEMPTS = 3
 @documented(
     "Create a client token (deprecated: use POST /user/tokens/named)",
     {
-        **d.ok(200, s.OnezoneTokenSchema, "A new named access token", d.RATE_LIMIT_HEADERS),
-        **d.onezone_errors(400, *AUTH_ERRORS),
+        **docs.ok(
+            200, schemas.OnezoneTokenSchema, "A new named access token", docs.RATE_LIMIT_HEADERS
+        ),
+        **docs.onezone_errors(400, *AUTH_ERRORS),
     },
     deprecated=True,
     description="A named access token with a generated name and a `time <` caveat of "
-    "onezone.client_token_ttl; counts against the `mint` rate limit. " + d.INHERITED,
+    "onezone.client_token_ttl; counts against the `mint` rate limit. " + docs.INHERITED,
 )
 async def create_client_token(request: web.Request) -> web.Response:
     principal = await authenticate(request, api_gri="user.{user}.client_tokens")
@@ -59,8 +61,8 @@ async def create_client_token(request: web.Request) -> web.Response:
 @documented(
     "List client tokens (deprecated: use GET /user/tokens/named)",
     {
-        **d.ok(200, s.OnezoneTokensSchema, "The serialized named tokens"),
-        **d.onezone_errors(*AUTH_ERRORS),
+        **docs.ok(200, schemas.OnezoneTokensSchema, "The serialized named tokens"),
+        **docs.onezone_errors(*AUTH_ERRORS),
     },
     deprecated=True,
 )
@@ -80,7 +82,7 @@ async def list_client_tokens(request: web.Request) -> web.Response:
 @documented(
     "Delete a client token, given as the serialized token "
     "(deprecated: use DELETE /tokens/named/{id})",
-    {**d.ok(204, description="Deleted"), **d.onezone_errors(400, 401, 404, 429, 503)},
+    {**docs.ok(204, description="Deleted"), **docs.onezone_errors(400, 401, 404, 429, 503)},
     deprecated=True,
     parameters=[path_parameter("token", "The serialized token")],
 )

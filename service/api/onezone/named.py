@@ -21,8 +21,8 @@ from service.tokens.errors import CaveatUnknown
 from service.web.auth import Principal, authenticate
 from service.web.responses import json_response
 
-from .. import docs as d
-from .. import onezone_schemas as s
+from .. import docs
+from .. import onezone_schemas as schemas
 from .shared import (
     AUTH_ERRORS,
     TOKEN_ID,
@@ -134,16 +134,17 @@ async def create_named(request: web.Request, principal: Principal, user_id: str)
 create_named_token = documented(
     "Create a named token for the current user",
     {
-        **d.ok(
+        **docs.ok(
             201,
-            s.OnezoneNamedTokenCreateResponseSchema,
+            schemas.OnezoneNamedTokenCreateResponseSchema,
             "Created",
-            {**d.LOCATION_HEADER, **d.RATE_LIMIT_HEADERS},
+            {**docs.LOCATION_HEADER, **docs.RATE_LIMIT_HEADERS},
         ),
-        **d.onezone_errors(400, 413, *AUTH_ERRORS),
+        **docs.onezone_errors(400, 413, *AUTH_ERRORS),
     },
-    description="Counts against the `mint` rate limit; the name is unique per user. " + d.INHERITED,
-    body=s.OnezoneNamedTokenCreateRequestSchema,
+    description="Counts against the `mint` rate limit; the name is unique per user. "
+    + docs.INHERITED,
+    body=schemas.OnezoneNamedTokenCreateRequestSchema,
 )(for_caller(NAMED_TOKEN_GRI, create_named))
 
 
@@ -155,7 +156,7 @@ async def list_named(request: web.Request, principal: Principal, user_id: str) -
 
 list_named_tokens = documented(
     "List the ids of the current user's named tokens",
-    {**d.ok(200, s.OnezoneTokensSchema, "Token ids"), **d.onezone_errors(*AUTH_ERRORS)},
+    {**docs.ok(200, schemas.OnezoneTokensSchema, "Token ids"), **docs.onezone_errors(*AUTH_ERRORS)},
 )(for_caller(NAMED_TOKENS_GRI, list_named))
 
 
@@ -169,7 +170,7 @@ async def delete_all_named(
 
 delete_named_tokens = documented(
     "Delete all named tokens of the current user",
-    {**d.ok(204, description="Deleted"), **d.onezone_errors(*AUTH_ERRORS)},
+    {**docs.ok(204, description="Deleted"), **docs.onezone_errors(*AUTH_ERRORS)},
 )(for_caller(NAMED_TOKENS_GRI, delete_all_named))
 
 
@@ -187,7 +188,10 @@ async def named_by_name(request: web.Request, principal: Principal, user_id: str
 
 @documented(
     "Get a named token of the current user by its name",
-    {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(403, 404, *AUTH_ERRORS)},
+    {
+        **docs.ok(200, schemas.OnezoneNamedTokenSchema),
+        **docs.onezone_errors(403, 404, *AUTH_ERRORS),
+    },
     parameters=[TOKEN_NAME],
 )
 async def get_named_token_by_name(request: web.Request) -> web.Response:
@@ -232,7 +236,10 @@ async def named_token_by_id(
 
 @documented(
     "Get a named token (the owner's, or any for an admin)",
-    {**d.ok(200, s.OnezoneNamedTokenSchema), **d.onezone_errors(403, 404, *AUTH_ERRORS)},
+    {
+        **docs.ok(200, schemas.OnezoneNamedTokenSchema),
+        **docs.onezone_errors(403, 404, *AUTH_ERRORS),
+    },
     parameters=[TOKEN_ID],
 )
 async def get_named_token(request: web.Request) -> web.Response:
@@ -244,7 +251,10 @@ async def get_named_token(request: web.Request) -> web.Response:
 
 @documented(
     "Get whether a named token is revoked (its owner, or an admin)",
-    {**d.ok(200, s.OnezoneNamedTokenStatusSchema), **d.onezone_errors(403, 404, *AUTH_ERRORS)},
+    {
+        **docs.ok(200, schemas.OnezoneNamedTokenStatusSchema),
+        **docs.onezone_errors(403, 404, *AUTH_ERRORS),
+    },
     parameters=[TOKEN_ID],
 )
 async def get_named_token_status(request: web.Request) -> web.Response:
@@ -254,9 +264,12 @@ async def get_named_token_status(request: web.Request) -> web.Response:
 
 @documented(
     "Modify a named token: its custom metadata or revoked flag (its owner, or an admin)",
-    {**d.ok(204, description="Modified"), **d.onezone_errors(400, 403, 404, 413, *AUTH_ERRORS)},
+    {
+        **docs.ok(204, description="Modified"),
+        **docs.onezone_errors(400, 403, 404, 413, *AUTH_ERRORS),
+    },
     parameters=[TOKEN_ID],
-    body=s.OnezoneNamedTokenUpdateRequestSchema,
+    body=schemas.OnezoneNamedTokenUpdateRequestSchema,
 )
 async def update_named_token(request: web.Request) -> web.Response:
     tid, owner, _ = await named_token_by_id(request)
@@ -275,7 +288,7 @@ async def update_named_token(request: web.Request) -> web.Response:
 
 @documented(
     "Delete a named token (its owner's, or any for an admin)",
-    {**d.ok(204, description="Deleted"), **d.onezone_errors(403, 404, *AUTH_ERRORS)},
+    {**docs.ok(204, description="Deleted"), **docs.onezone_errors(403, 404, *AUTH_ERRORS)},
     parameters=[TOKEN_ID],
 )
 async def delete_named_token(request: web.Request) -> web.Response:

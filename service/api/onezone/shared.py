@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import aiohttp_apispec
 from aiohttp import web
-from aiohttp_apispec import docs, request_schema
 from marshmallow import Schema
 
 from service.appkeys import STATE, USERS
@@ -19,7 +19,7 @@ from service.web.auth import Principal, authenticate
 from service.web.ratelimit import set_rate_limit_headers
 from service.web.responses import json_response
 
-from .. import docs as d
+from .. import docs
 
 TAGS = ["onezone"]
 DEPRECATED = ["onezone (deprecated)"]
@@ -48,21 +48,21 @@ def documented(
     extra: dict[str, Any] = {}
     responses = dict(sorted(responses.items()))
     if deprecated:
-        responses = d.with_headers(responses, d.DEPRECATION_HEADERS)
+        responses = docs.with_headers(responses, docs.DEPRECATION_HEADERS)
         extra["deprecated"] = True
     if description:
         extra["description"] = description
-    described = docs(
+    described = aiohttp_apispec.docs(
         tags=DEPRECATED if deprecated else TAGS,
         summary=summary,
-        security=d.PUBLIC if public else d.ONEZONE_SECURITY,
+        security=docs.PUBLIC if public else docs.ONEZONE_SECURITY,
         parameters=parameters or [],
         responses=responses,
         **extra,
     )
     if body is None:
         return described
-    with_body = request_schema(body, required=True)
+    with_body = aiohttp_apispec.request_schema(body, required=True)
     return lambda handler: described(with_body(handler))
 
 

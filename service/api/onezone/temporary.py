@@ -13,8 +13,8 @@ from service.authority import Kind
 from service.web.auth import Principal
 from service.web.responses import json_response
 
-from .. import docs as d
-from .. import onezone_schemas as s
+from .. import docs
+from .. import onezone_schemas as schemas
 from .shared import (
     AUTH_ERRORS,
     documented,
@@ -46,13 +46,13 @@ async def create_temporary(
 create_temporary_token = documented(
     "Create a temporary token (a time caveat is required)",
     {
-        **d.ok(201, s.OnezoneTokenSchema, "Created", d.RATE_LIMIT_HEADERS),
-        **d.onezone_errors(400, 413, *AUTH_ERRORS),
+        **docs.ok(201, schemas.OnezoneTokenSchema, "Created", docs.RATE_LIMIT_HEADERS),
+        **docs.onezone_errors(400, 413, *AUTH_ERRORS),
     },
     description="The `time` caveat may not exceed onezone.max_temporary_token_ttl "
     "(tokenTimeCaveatRequired with details.maxTtl); counts against the `mint` rate limit. "
-    + d.INHERITED,
-    body=s.OnezoneTemporaryTokenCreateRequestSchema,
+    + docs.INHERITED,
+    body=schemas.OnezoneTemporaryTokenCreateRequestSchema,
 )(for_caller(TEMPORARY_TOKEN_GRI, create_temporary))
 
 
@@ -67,8 +67,8 @@ async def temporary_generation(
 get_temporary_generation = documented(
     "Get the generation of the current user's temporary tokens",
     {
-        **d.ok(200, s.OnezoneTemporaryTokenGenerationSchema),
-        **d.onezone_errors(*AUTH_ERRORS),
+        **docs.ok(200, schemas.OnezoneTemporaryTokenGenerationSchema),
+        **docs.onezone_errors(*AUTH_ERRORS),
     },
 )(for_caller(GENERATION_GRI, temporary_generation))
 
@@ -85,5 +85,5 @@ async def revoke_temporary(
 
 revoke_temporary_tokens = documented(
     "Revoke all temporary tokens of the current user",
-    {**d.ok(204, description="Revoked"), **d.onezone_errors(*AUTH_ERRORS)},
+    {**docs.ok(204, description="Revoked"), **docs.onezone_errors(*AUTH_ERRORS)},
 )(for_caller(TEMPORARY_TOKENS_GRI, revoke_temporary))

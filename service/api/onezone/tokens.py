@@ -18,8 +18,8 @@ from service.tokens.macaroon import Macaroon
 from service.web.dialects import onezone_error
 from service.web.responses import json_response
 
-from .. import docs as d
-from .. import onezone_schemas as s
+from .. import docs
+from .. import onezone_schemas as schemas
 from .shared import documented, parse_caveats, request_body, subject_json
 
 
@@ -39,7 +39,7 @@ def deserialize(request: web.Request, token: str) -> Macaroon:
 
 @documented(
     "Examine a token without verifying it",
-    {**d.ok(200, s.OnezoneExaminedTokenSchema), **d.onezone_errors(400, 413)},
+    {**docs.ok(200, schemas.OnezoneExaminedTokenSchema), **docs.onezone_errors(400, 413)},
     public=True,
     description=(
         "Any encoding of an Onezone token of this service (V1 or V2, either base64 alphabet, "
@@ -48,7 +48,7 @@ def deserialize(request: web.Request, token: str) -> Macaroon:
         "other than onezone.domain (badToken), a third-party caveat (tokenCaveatUnknown: "
         "not supported)."
     ),
-    body=s.OnezoneTokenRequestSchema,
+    body=schemas.OnezoneTokenRequestSchema,
 )
 async def examine_token(request: web.Request) -> web.Response:
     m = deserialize(request, request_body(request)["token"])
@@ -65,9 +65,12 @@ async def examine_token(request: web.Request) -> web.Response:
 
 @documented(
     "Confine a token with more caveats (no key needed)",
-    {**d.ok(200, s.OnezoneTokenSchema, "The confined token"), **d.onezone_errors(400, 413)},
+    {
+        **docs.ok(200, schemas.OnezoneTokenSchema, "The confined token"),
+        **docs.onezone_errors(400, 413),
+    },
     public=True,
-    body=s.OnezoneConfineRequestSchema,
+    body=schemas.OnezoneConfineRequestSchema,
 )
 async def confine_token(request: web.Request) -> web.Response:
     body = request_body(request)
@@ -128,11 +131,15 @@ def verify_docs(summary: str) -> Any:
     return documented(
         summary,
         {
-            **d.ok(200, s.OnezoneVerifyTokenResponseSchema, "Valid: its subject and remaining ttl"),
-            **d.onezone_errors(400, 413, 503),
+            **docs.ok(
+                200,
+                schemas.OnezoneVerifyTokenResponseSchema,
+                "Valid: its subject and remaining ttl",
+            ),
+            **docs.onezone_errors(400, 413, 503),
         },
         public=True,
-        body=s.OnezoneVerifyRequestSchema,
+        body=schemas.OnezoneVerifyRequestSchema,
     )
 
 
@@ -149,14 +156,16 @@ async def verify_identity_token(request: web.Request) -> web.Response:
 @documented(
     "Verify an invite token: this service issues none, so every token is refused",
     {
-        **d.ok(200, s.OnezoneVerifyTokenResponseSchema, "Never: no invite token exists here"),
-        **d.onezone_errors(400, 413),
+        **docs.ok(
+            200, schemas.OnezoneVerifyTokenResponseSchema, "Never: no invite token exists here"
+        ),
+        **docs.onezone_errors(400, 413),
     },
     public=True,
     description="Invite tokens are not supported. A token of this service (any encoding) "
     "is refused with Onezone's notAnInviteToken (details: expectedInviteType, received); "
     "a foreign or malformed one with badToken.",
-    body=s.OnezoneVerifyInviteRequestSchema,
+    body=schemas.OnezoneVerifyInviteRequestSchema,
 )
 async def verify_invite_token(request: web.Request) -> web.Response:
     body = request_body(request)

@@ -18,8 +18,8 @@ from service.errors import Forbidden, NotFound, StoreError
 from service.web.auth import authenticate
 from service.web.responses import json_response
 
-from .. import docs as d
-from .. import onezone_schemas as s
+from .. import docs
+from .. import onezone_schemas as schemas
 from .named import (
     NAMED_TOKEN_GRI,
     NAMED_TOKENS_GRI,
@@ -57,7 +57,7 @@ USER_ERRORS = (403, 404, *AUTH_ERRORS)
 
 @documented(
     "Get the authenticated user",
-    {**d.ok(200, s.OnezoneUserSchema), **d.onezone_errors(404, *AUTH_ERRORS)},
+    {**docs.ok(200, schemas.OnezoneUserSchema), **docs.onezone_errors(404, *AUTH_ERRORS)},
 )
 async def get_user(request: web.Request) -> web.Response:
     # As in Onezone, a data-access token may read its user (and nothing else here).
@@ -103,7 +103,7 @@ def documented_for_user(
     """
     return documented(
         summary,
-        {**ok, **d.onezone_errors(*errors, *USER_ERRORS)},
+        {**ok, **docs.onezone_errors(*errors, *USER_ERRORS)},
         parameters=[USER_ID, TOKEN_NAME] if name else [USER_ID],
         description=description,
         body=body,
@@ -112,30 +112,32 @@ def documented_for_user(
 
 create_named_token_for_user = documented_for_user(
     "Create a named token for a user",
-    d.ok(
+    docs.ok(
         201,
-        s.OnezoneNamedTokenCreateResponseSchema,
+        schemas.OnezoneNamedTokenCreateResponseSchema,
         "Created",
-        {**d.LOCATION_HEADER, **d.RATE_LIMIT_HEADERS},
+        {**docs.LOCATION_HEADER, **docs.RATE_LIMIT_HEADERS},
     ),
     400,
     413,
     description="As POST /user/tokens/named, for user {id}: the token is theirs (subject, "
     "listing, their `mint` rate limit). " + OTHER_USERS + ANOTHER_USERS_MINT,
-    body=s.OnezoneNamedTokenCreateRequestSchema,
+    body=schemas.OnezoneNamedTokenCreateRequestSchema,
 )(for_user(NAMED_TOKEN_GRI, create_named))
 
 list_named_tokens_of_user = documented_for_user(
-    "List the ids of a user's named tokens", d.ok(200, s.OnezoneTokensSchema, "Token ids")
+    "List the ids of a user's named tokens", docs.ok(200, schemas.OnezoneTokensSchema, "Token ids")
 )(for_user(NAMED_TOKENS_GRI, list_named))
 
 delete_named_tokens_of_user = documented_for_user(
-    "Delete all named tokens of a user", d.ok(204, description="Deleted")
+    "Delete all named tokens of a user", docs.ok(204, description="Deleted")
 )(for_user(NAMED_TOKENS_GRI, delete_all_named))
 
 
 @documented_for_user(
-    "Get a named token of a user by its name", d.ok(200, s.OnezoneNamedTokenSchema), name=True
+    "Get a named token of a user by its name",
+    docs.ok(200, schemas.OnezoneNamedTokenSchema),
+    name=True,
 )
 async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
     name = request.match_info["name"]
@@ -147,22 +149,22 @@ async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
 
 create_temporary_token_for_user = documented_for_user(
     "Create a temporary token for a user (a time caveat is required)",
-    d.ok(201, s.OnezoneTokenSchema, "Created", d.RATE_LIMIT_HEADERS),
+    docs.ok(201, schemas.OnezoneTokenSchema, "Created", docs.RATE_LIMIT_HEADERS),
     400,
     413,
     description="As POST /user/tokens/temporary, for user {id}. "
     + OTHER_USERS
     + ANOTHER_USERS_MINT,
-    body=s.OnezoneTemporaryTokenCreateRequestSchema,
+    body=schemas.OnezoneTemporaryTokenCreateRequestSchema,
 )(for_user(TEMPORARY_TOKEN_GRI, create_temporary))
 
 get_temporary_generation_of_user = documented_for_user(
     "Get the generation of a user's temporary tokens",
-    d.ok(200, s.OnezoneTemporaryTokenGenerationSchema),
+    docs.ok(200, schemas.OnezoneTemporaryTokenGenerationSchema),
 )(for_user(GENERATION_GRI, temporary_generation))
 
 revoke_temporary_tokens_of_user = documented_for_user(
-    "Revoke all temporary tokens of a user", d.ok(204, description="Revoked")
+    "Revoke all temporary tokens of a user", docs.ok(204, description="Revoked")
 )(for_user(TEMPORARY_TOKENS_GRI, revoke_temporary))
 
 
@@ -171,7 +173,10 @@ revoke_temporary_tokens_of_user = documented_for_user(
 
 @documented(
     "List the ids of every user's named tokens (admins)",
-    {**d.ok(200, s.OnezoneTokensSchema, "Token ids"), **d.onezone_errors(403, *AUTH_ERRORS)},
+    {
+        **docs.ok(200, schemas.OnezoneTokensSchema, "Token ids"),
+        **docs.onezone_errors(403, *AUTH_ERRORS),
+    },
     description="Streamed as it is read: users are walked with SSCAN and each user's name "
     "index with HSCAN, a step at a time, so neither Redis nor this service ever holds the "
     "whole list; the order is unspecified. A store failure before the first step is a 503; "
