@@ -27,12 +27,8 @@ CLIENT_TOKEN_NAME_ATTEMPTS = 3
 
 @documented(
     "Create a client token (deprecated: use POST /user/tokens/named)",
-    {
-        **docs.ok(
-            200, schemas.OnezoneTokenSchema, "A new named access token", docs.RATE_LIMIT_HEADERS
-        ),
-        **docs.onezone_errors(400, *AUTH_ERRORS),
-    },
+    docs.ok(200, schemas.OnezoneTokenSchema, "A new named access token", docs.RATE_LIMIT_HEADERS),
+    (400, *AUTH_ERRORS),
     deprecated=True,
     description="A named access token with a generated name and a `time <` caveat of "
     "onezone.client_token_ttl; counts against the `mint` rate limit. " + docs.INHERITED,
@@ -60,10 +56,8 @@ async def create_client_token(request: web.Request) -> web.Response:
 
 @documented(
     "List client tokens (deprecated: use GET /user/tokens/named)",
-    {
-        **docs.ok(200, schemas.OnezoneTokensSchema, "The serialized named tokens"),
-        **docs.onezone_errors(*AUTH_ERRORS),
-    },
+    docs.ok(200, schemas.OnezoneTokensSchema, "The serialized named tokens"),
+    AUTH_ERRORS,
     deprecated=True,
 )
 async def list_client_tokens(request: web.Request) -> web.Response:
@@ -82,7 +76,8 @@ async def list_client_tokens(request: web.Request) -> web.Response:
 @documented(
     "Delete a client token, given as the serialized token "
     "(deprecated: use DELETE /tokens/named/{id})",
-    {**docs.ok(204, description="Deleted"), **docs.onezone_errors(400, 401, 404, 429, 503)},
+    docs.ok(204, description="Deleted"),
+    (400, 401, 404, 429, 503),
     deprecated=True,
     parameters=[path_parameter("token", "The serialized token")],
 )

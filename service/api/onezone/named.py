@@ -133,15 +133,13 @@ async def create_named(request: web.Request, principal: Principal, user_id: str)
 
 create_named_token = documented(
     "Create a named token for the current user",
-    {
-        **docs.ok(
-            201,
-            schemas.OnezoneNamedTokenCreateResponseSchema,
-            "Created",
-            {**docs.LOCATION_HEADER, **docs.RATE_LIMIT_HEADERS},
-        ),
-        **docs.onezone_errors(400, 413, *AUTH_ERRORS),
-    },
+    docs.ok(
+        201,
+        schemas.OnezoneNamedTokenCreateResponseSchema,
+        "Created",
+        {**docs.LOCATION_HEADER, **docs.RATE_LIMIT_HEADERS},
+    ),
+    (400, 413, *AUTH_ERRORS),
     description="Counts against the `mint` rate limit; the name is unique per user. "
     + docs.INHERITED,
     body=schemas.OnezoneNamedTokenCreateRequestSchema,
@@ -156,7 +154,8 @@ async def list_named(request: web.Request, principal: Principal, user_id: str) -
 
 list_named_tokens = documented(
     "List the ids of the current user's named tokens",
-    {**docs.ok(200, schemas.OnezoneTokensSchema, "Token ids"), **docs.onezone_errors(*AUTH_ERRORS)},
+    docs.ok(200, schemas.OnezoneTokensSchema, "Token ids"),
+    AUTH_ERRORS,
 )(for_caller(NAMED_TOKENS_GRI, list_named))
 
 
@@ -169,8 +168,7 @@ async def delete_all_named(
 
 
 delete_named_tokens = documented(
-    "Delete all named tokens of the current user",
-    {**docs.ok(204, description="Deleted"), **docs.onezone_errors(*AUTH_ERRORS)},
+    "Delete all named tokens of the current user", docs.ok(204, description="Deleted"), AUTH_ERRORS
 )(for_caller(NAMED_TOKENS_GRI, delete_all_named))
 
 
@@ -188,10 +186,8 @@ async def named_by_name(request: web.Request, principal: Principal, user_id: str
 
 @documented(
     "Get a named token of the current user by its name",
-    {
-        **docs.ok(200, schemas.OnezoneNamedTokenSchema),
-        **docs.onezone_errors(403, 404, *AUTH_ERRORS),
-    },
+    docs.ok(200, schemas.OnezoneNamedTokenSchema),
+    (403, 404, *AUTH_ERRORS),
     parameters=[TOKEN_NAME],
 )
 async def get_named_token_by_name(request: web.Request) -> web.Response:
@@ -236,10 +232,8 @@ async def named_token_by_id(
 
 @documented(
     "Get a named token (the owner's, or any for an admin)",
-    {
-        **docs.ok(200, schemas.OnezoneNamedTokenSchema),
-        **docs.onezone_errors(403, 404, *AUTH_ERRORS),
-    },
+    docs.ok(200, schemas.OnezoneNamedTokenSchema),
+    (403, 404, *AUTH_ERRORS),
     parameters=[TOKEN_ID],
 )
 async def get_named_token(request: web.Request) -> web.Response:
@@ -251,10 +245,8 @@ async def get_named_token(request: web.Request) -> web.Response:
 
 @documented(
     "Get whether a named token is revoked (its owner, or an admin)",
-    {
-        **docs.ok(200, schemas.OnezoneNamedTokenStatusSchema),
-        **docs.onezone_errors(403, 404, *AUTH_ERRORS),
-    },
+    docs.ok(200, schemas.OnezoneNamedTokenStatusSchema),
+    (403, 404, *AUTH_ERRORS),
     parameters=[TOKEN_ID],
 )
 async def get_named_token_status(request: web.Request) -> web.Response:
@@ -264,10 +256,8 @@ async def get_named_token_status(request: web.Request) -> web.Response:
 
 @documented(
     "Modify a named token: its custom metadata or revoked flag (its owner, or an admin)",
-    {
-        **docs.ok(204, description="Modified"),
-        **docs.onezone_errors(400, 403, 404, 413, *AUTH_ERRORS),
-    },
+    docs.ok(204, description="Modified"),
+    (400, 403, 404, 413, *AUTH_ERRORS),
     parameters=[TOKEN_ID],
     body=schemas.OnezoneNamedTokenUpdateRequestSchema,
 )
@@ -288,7 +278,8 @@ async def update_named_token(request: web.Request) -> web.Response:
 
 @documented(
     "Delete a named token (its owner's, or any for an admin)",
-    {**docs.ok(204, description="Deleted"), **docs.onezone_errors(403, 404, *AUTH_ERRORS)},
+    docs.ok(204, description="Deleted"),
+    (403, 404, *AUTH_ERRORS),
     parameters=[TOKEN_ID],
 )
 async def delete_named_token(request: web.Request) -> web.Response:

@@ -33,7 +33,8 @@ Act = Callable[[web.Request, Principal, str], Awaitable[web.Response]]
 
 def documented(
     summary: str,
-    responses: dict[str, dict[str, Any]],
+    ok: dict[str, dict[str, Any]],
+    errors: tuple[int, ...],
     *,
     public: bool = False,
     deprecated: bool = False,
@@ -43,10 +44,11 @@ def documented(
 ) -> Any:
     """aiohttp-apispec's `docs` with this dialect's tags, security and error bodies.
 
-    `body`: the schema of the route's JSON body, which is then required.
+    `ok` is the success response, `errors` the status codes of the route's
+    errors; `body` the schema of the route's JSON body, which is then required.
     """
     extra: dict[str, Any] = {}
-    responses = dict(sorted(responses.items()))
+    responses = dict(sorted({**ok, **docs.onezone_errors(*errors)}.items()))
     if deprecated:
         responses = docs.with_headers(responses, docs.DEPRECATION_HEADERS)
         extra["deprecated"] = True

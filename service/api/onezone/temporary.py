@@ -45,10 +45,8 @@ async def create_temporary(
 
 create_temporary_token = documented(
     "Create a temporary token (a time caveat is required)",
-    {
-        **docs.ok(201, schemas.OnezoneTokenSchema, "Created", docs.RATE_LIMIT_HEADERS),
-        **docs.onezone_errors(400, 413, *AUTH_ERRORS),
-    },
+    docs.ok(201, schemas.OnezoneTokenSchema, "Created", docs.RATE_LIMIT_HEADERS),
+    (400, 413, *AUTH_ERRORS),
     description="The `time` caveat may not exceed onezone.max_temporary_token_ttl "
     "(tokenTimeCaveatRequired with details.maxTtl); counts against the `mint` rate limit. "
     + docs.INHERITED,
@@ -66,10 +64,8 @@ async def temporary_generation(
 
 get_temporary_generation = documented(
     "Get the generation of the current user's temporary tokens",
-    {
-        **docs.ok(200, schemas.OnezoneTemporaryTokenGenerationSchema),
-        **docs.onezone_errors(*AUTH_ERRORS),
-    },
+    docs.ok(200, schemas.OnezoneTemporaryTokenGenerationSchema),
+    AUTH_ERRORS,
 )(for_caller(GENERATION_GRI, temporary_generation))
 
 
@@ -85,5 +81,6 @@ async def revoke_temporary(
 
 revoke_temporary_tokens = documented(
     "Revoke all temporary tokens of the current user",
-    {**docs.ok(204, description="Revoked"), **docs.onezone_errors(*AUTH_ERRORS)},
+    docs.ok(204, description="Revoked"),
+    AUTH_ERRORS,
 )(for_caller(TEMPORARY_TOKENS_GRI, revoke_temporary))

@@ -39,7 +39,8 @@ def deserialize(request: web.Request, token: str) -> Macaroon:
 
 @documented(
     "Examine a token without verifying it",
-    {**docs.ok(200, schemas.OnezoneExaminedTokenSchema), **docs.onezone_errors(400, 413)},
+    docs.ok(200, schemas.OnezoneExaminedTokenSchema),
+    (400, 413),
     public=True,
     description=(
         "Any encoding of an Onezone token of this service (V1 or V2, either base64 alphabet, "
@@ -65,10 +66,8 @@ async def examine_token(request: web.Request) -> web.Response:
 
 @documented(
     "Confine a token with more caveats (no key needed)",
-    {
-        **docs.ok(200, schemas.OnezoneTokenSchema, "The confined token"),
-        **docs.onezone_errors(400, 413),
-    },
+    docs.ok(200, schemas.OnezoneTokenSchema, "The confined token"),
+    (400, 413),
     public=True,
     body=schemas.OnezoneConfineRequestSchema,
 )
@@ -130,14 +129,12 @@ def verify_docs(summary: str) -> Any:
     """The docs of a route that verifies a token of one kind."""
     return documented(
         summary,
-        {
-            **docs.ok(
-                200,
-                schemas.OnezoneVerifyTokenResponseSchema,
-                "Valid: its subject and remaining ttl",
-            ),
-            **docs.onezone_errors(400, 413, 503),
-        },
+        docs.ok(
+            200,
+            schemas.OnezoneVerifyTokenResponseSchema,
+            "Valid: its subject and remaining ttl",
+        ),
+        (400, 413, 503),
         public=True,
         body=schemas.OnezoneVerifyRequestSchema,
     )
@@ -155,12 +152,8 @@ async def verify_identity_token(request: web.Request) -> web.Response:
 
 @documented(
     "Verify an invite token: this service issues none, so every token is refused",
-    {
-        **docs.ok(
-            200, schemas.OnezoneVerifyTokenResponseSchema, "Never: no invite token exists here"
-        ),
-        **docs.onezone_errors(400, 413),
-    },
+    docs.ok(200, schemas.OnezoneVerifyTokenResponseSchema, "Never: no invite token exists here"),
+    (400, 413),
     public=True,
     description="Invite tokens are not supported. A token of this service (any encoding) "
     "is refused with Onezone's notAnInviteToken (details: expectedInviteType, received); "

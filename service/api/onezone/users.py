@@ -56,8 +56,7 @@ USER_ERRORS = (403, 404, *AUTH_ERRORS)
 
 
 @documented(
-    "Get the authenticated user",
-    {**docs.ok(200, schemas.OnezoneUserSchema), **docs.onezone_errors(404, *AUTH_ERRORS)},
+    "Get the authenticated user", docs.ok(200, schemas.OnezoneUserSchema), (404, *AUTH_ERRORS)
 )
 async def get_user(request: web.Request) -> web.Response:
     # As in Onezone, a data-access token may read its user (and nothing else here).
@@ -92,7 +91,8 @@ async def get_user(request: web.Request) -> web.Response:
 def documented_for_user(
     summary: str,
     ok: dict[str, dict[str, Any]],
-    *errors: int,
+    errors: tuple[int, ...] = (),
+    *,
     description: str = OTHER_USERS,
     name: bool = False,
     body: type[Schema] | None = None,
@@ -103,7 +103,8 @@ def documented_for_user(
     """
     return documented(
         summary,
-        {**ok, **docs.onezone_errors(*errors, *USER_ERRORS)},
+        ok,
+        (*errors, *USER_ERRORS),
         parameters=[USER_ID, TOKEN_NAME] if name else [USER_ID],
         description=description,
         body=body,
@@ -118,8 +119,7 @@ create_named_token_for_user = documented_for_user(
         "Created",
         {**docs.LOCATION_HEADER, **docs.RATE_LIMIT_HEADERS},
     ),
-    400,
-    413,
+    (400, 413),
     description="As POST /user/tokens/named, for user {id}: the token is theirs (subject, "
     "listing, their `mint` rate limit). " + OTHER_USERS + ANOTHER_USERS_MINT,
     body=schemas.OnezoneNamedTokenCreateRequestSchema,
@@ -150,8 +150,7 @@ async def get_named_token_of_user_by_name(request: web.Request) -> web.Response:
 create_temporary_token_for_user = documented_for_user(
     "Create a temporary token for a user (a time caveat is required)",
     docs.ok(201, schemas.OnezoneTokenSchema, "Created", docs.RATE_LIMIT_HEADERS),
-    400,
-    413,
+    (400, 413),
     description="As POST /user/tokens/temporary, for user {id}. "
     + OTHER_USERS
     + ANOTHER_USERS_MINT,
@@ -173,10 +172,8 @@ revoke_temporary_tokens_of_user = documented_for_user(
 
 @documented(
     "List the ids of every user's named tokens (admins)",
-    {
-        **docs.ok(200, schemas.OnezoneTokensSchema, "Token ids"),
-        **docs.onezone_errors(403, *AUTH_ERRORS),
-    },
+    docs.ok(200, schemas.OnezoneTokensSchema, "Token ids"),
+    (403, *AUTH_ERRORS),
     description="Streamed as it is read: users are walked with SSCAN and each user's name "
     "index with HSCAN, a step at a time, so neither Redis nor this service ever holds the "
     "whole list; the order is unspecified. A store failure before the first step is a 503; "
