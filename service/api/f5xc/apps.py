@@ -93,6 +93,22 @@ def check_metadata_namespace(meta: dict[str, Any], ns: str) -> None:
         raise BadValue("metadata", reason="metadata.namespace must match the namespace in the path")
 
 
+def new_application(ns: str, body: dict[str, Any], creator: str, now: str) -> dict[str, Any]:
+    """A new application's document: the request's metadata and spec, a new identity."""
+    return {
+        "metadata": stored_metadata(body["metadata"], ns),
+        "spec": body["spec"],
+        "system_metadata": {
+            "uid": str(uuid.uuid4()),
+            "tenant": TENANT,
+            "creation_timestamp": now,
+            "modification_timestamp": now,
+            "creator_class": CREATOR_CLASS,
+            "creator_id": creator,
+        },
+    }
+
+
 def get_response_body(doc: dict[str, Any], response_format: str) -> dict[str, Any]:
     """F5's GET response for a stored application; with its replace form when asked for."""
     body: dict[str, Any] = {
@@ -142,19 +158,7 @@ async def create_application(request: web.Request) -> web.Response:
     meta = body["metadata"]
     check_metadata_namespace(meta, ns)
     principal = await _authorize(request, ns, write=True, namespace_must_exist=True)
-    now = now_timestamp(request)
-    doc = {
-        "metadata": stored_metadata(meta, ns),
-        "spec": body["spec"],
-        "system_metadata": {
-            "uid": str(uuid.uuid4()),
-            "tenant": TENANT,
-            "creation_timestamp": now,
-            "modification_timestamp": now,
-            "creator_class": CREATOR_CLASS,
-            "creator_id": principal.name,
-        },
-    }
+    doc = new_application(ns, body, principal.name, now_timestamp(request))
     await request.app[APPLICATIONS].create(ns, meta["name"], doc, disabled=meta["disable"])
     return json_response(
         {
