@@ -525,3 +525,36 @@ async def test_concurrent_admin_mints_for_one_user_respect_her_limit(make_client
     assert len(listed["tokens"]) == 25
     every = await ok(await client.get(f"{API}/tokens/named", headers=p.admin), 200)
     assert sorted(every["tokens"]) == sorted(listed["tokens"])
+
+
+# Each /user/tokens/… route and its /users/{id}/tokens/… twin: (method, path
+# under either prefix, body, the operation and GRI of its api caveats).
+_TWINS = [
+    ("POST", "named", {"name": "twin"}, "create", "token.null.user_named_token,{user}"),
+    ("GET", "named", None, "get", "token.null.user_named_tokens,{user}"),
+    ("DELETE", "named", None, "delete", "token.null.user_named_tokens,{user}"),
+    ("POST", "temporary", {"caveats": TIME}, "create", "token.null.user_temporary_token,{user}"),
+    ("GET", "temporary", None, "get", "temporary_token_secret.{user}.user:shared"),
+    ("DELETE", "temporary", None, "delete", "token.null.user_temporary_tokens,{user}"),
+]
+
+
+async def test_a_user_route_and_its_twin_answer_to_the_same_api_caveat(
+    client: Client, people: People
+) -> None:
+    """The twins differ only in how the user is found: one api caveat admits both, or neither."""
+    success = {"POST": 201, "GET": 200, "DELETE": 204}
+    for i, (method, path, body, operation, gri) in enumerate(_TWINS):
+        urls = (f"{API}/user/tokens/{path}", f"{users(people.alice_id)}/{path}")
+        for j, url in enumerate(urls):
+            named = {**body, "name": f"twin-{i}-{j}"} if body and "name" in body else body
+            for owner, status in ((people.alice_id, success[method]), (people.bob_id, 401)):
+                allowed = f"ozw/{operation}/{gri.replace('{user}', owner)}"
+                _, token = await create_named(
+                    client,
+                    people.alice,
+                    f"cred-{i}-{j}-{status}",
+                    caveats=[{"type": "api", "whitelist": [allowed]}],
+                )
+                resp = await client.request(method, url, json=named, headers=as_token(token))
+                await expect(resp, status)
