@@ -18,6 +18,7 @@ from service.paths import ONEZONE_PREFIX
 from service.store.named import NamedTokens
 from service.tokens import caveats
 from service.tokens.errors import CaveatUnknown
+from service.tokens.identifiers import is_token_id
 from service.web.auth import Principal, authenticate
 from service.web.responses import json_response
 
@@ -29,7 +30,6 @@ from .shared import (
     TOKEN_NAME,
     documented,
     for_caller,
-    is_hex_id,
     may_see_anothers,
     minted_response,
     parse_caveats,
@@ -83,7 +83,7 @@ def named_token_json(
 
 async def named_record(named: NamedTokens, user_id: str, tid: str) -> dict[str, str]:
     """The record of `user_id`'s token `tid`; notFound when there is none."""
-    record = await named.get(user_id, tid) if is_hex_id(tid) else None
+    record = await named.get(user_id, tid) if is_token_id(tid) else None
     if record is None:
         raise NotFound("token not found")
     return record
@@ -213,7 +213,7 @@ async def named_token_by_id(
     if serialized:
         # Before any lookup: a confined token learns nothing of which ids exist.
         may_see_serialized(principal)
-    if not is_hex_id(tid):
+    if not is_token_id(tid):
         raise NotFound("token not found")
     named = request.app[NAMED_TOKENS]
     record = await named.get(principal.user_id, tid)

@@ -15,6 +15,7 @@ from service.metrics import TALLY, TOKENS_MINTED
 from service.tokens import caveats
 from service.tokens.caveats import AnyCaveat, AppCaveat, NamespaceCaveat
 from service.tokens.errors import MalformedCaveat
+from service.tokens.identifiers import is_token_id
 from service.web.auth import Principal, authenticate
 from service.web.ratelimit import set_rate_limit_headers
 from service.web.responses import json_response
@@ -92,11 +93,6 @@ def request_body(request: web.Request) -> dict[str, Any]:
 def subject_json(user_id: str) -> dict[str, Any]:
     """A token's subject as Onezone writes it."""
     return {"type": "user", "id": user_id}
-
-
-def is_hex_id(text: str) -> bool:
-    """Whether `text` has the shape of a token id or a user id: 32 lowercase hex digits."""
-    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
 
 class SubmittedCaveatInvalid(MalformedCaveat):
@@ -183,7 +179,8 @@ async def resolve_user(
     token of the user.
     """
     user_id = request.match_info["id"]
-    valid = is_hex_id(user_id)
+    # This service's user ids have the shape of token ids (16 random bytes in hex).
+    valid = is_token_id(user_id)
     principal = await authenticate(request, api_gri=gri(user_id if valid else "null"))
     if user_id == principal.user_id:
         return principal, user_id
