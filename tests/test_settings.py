@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ def test_defaults_match_the_design() -> None:
     assert st.server.host == "127.0.0.1" and st.server.port == 8080 and st.server.workers == 1
     assert st.redis.url == "memory://"
     assert st.onezone.domain == "onezone"
-    assert {"mint", "generate_token", "generate_token_app", "failed_login"} <= set(st.rate_limits)
+    assert st.rate_limits.mint == s.RateLimitPolicy("mint", 600, 60.0)
+    assert st.rate_limits.failed_login_ip == s.RateLimitPolicy("failed_login_ip", 50, 300.0)
     assert len(st.deprecations) == 3
 
 
@@ -25,11 +28,11 @@ def test_file_then_environment(tmp_path: Path) -> None:
     )
     st = s.load(cfg, environ={"TOKEN_SERVICE_SERVER_PORT": "9100"})
     assert st.server.port == 9100 and st.server.log_level == "debug"
-    assert st.rate_limits["mint"].limit == 7
+    assert st.rate_limits.mint.limit == 7
     st = s.load(
         environ={"TOKEN_SERVICE_CONFIG": str(cfg), "TOKEN_SERVICE_RATE_LIMITS_MINT_LIMIT": "3"}
     )
-    assert st.server.port == 9000 and st.rate_limits["mint"].limit == 3
+    assert st.server.port == 9000 and st.rate_limits.mint.limit == 3
 
 
 def test_short_names_and_secret_files(tmp_path: Path) -> None:
@@ -65,6 +68,10 @@ def test_short_names_and_secret_files(tmp_path: Path) -> None:
             "server.trusted_proxies",
         ),
         ({"TOKEN_SERVICE_RATE_LIMITS_MINT_LIMIT": "0"}, "rate_limits.mint.limit"),
+        (
+            {"TOKEN_SERVICE_RATE_LIMITS_FAILED_LOGIN_IP_PERIOD": "soon"},
+            "TOKEN_SERVICE_RATE_LIMITS_FAILED_LOGIN_IP_PERIOD (rate_limits.failed_login_ip.period)",
+        ),
         ({"TOKEN_SERVICE_TYPO": "1"}, "TOKEN_SERVICE_TYPO"),
         (
             {"TOKEN_SERVICE_ADMIN_PASSWORD_FILE": "/nonexistent/file"},
@@ -101,8 +108,8 @@ def test_deprecation_table_is_checked_at_load(tmp_path: Path, snippet: str, name
     entry[key] = value
     cfg = tmp_path / "c.toml"
     cfg.write_text("[[deprecations]]\n" + "\n".join(f"{k} = {v}" for k, v in entry.items()) + "\n")
-    data = __import__("tomllib").loads(cfg.read_text())
-    base = __import__("tomllib").loads(s.default_config_text())
+    data = tomllib.loads(cfg.read_text())
+    base = tomllib.loads(s.default_config_text())
     base["deprecations"] = data["deprecations"]
     with pytest.raises(s.SettingsError) as err:
         s.from_mapping(base)
@@ -119,3 +126,48 @@ def test_proxies_and_cache_defaults() -> None:
     assert s.Settings().cache.size == 10_000 and s.Settings().server.trusted_proxies == ()
     st = s.load(environ={"TOKEN_SERVICE_SERVER_TRUSTED_PROXIES": "10.0.0.0/8, fd00::/8"})
     assert st.server.trusted_proxies == ("10.0.0.0/8", "fd00::/8")
+
+
+def test_the_records_defaults_are_default_toml() -> None:
+    """`Settings()` without loading is what default.toml says (deprecations aside)."""
+    assert dataclasses.replace(s.load(environ={}), deprecations=()) == s.Settings()
+
+
+def test_rate_limits_are_one_typed_field_per_policy(tmp_path: Path) -> None:
+    st = s.load(environ={"TOKEN_SERVICE_RATE_LIMITS_GENERATE_TOKEN_APP_PERIOD": "30"})
+    assert st.rate_limits.generate_token_app == s.RateLimitPolicy("generate_token_app", 3000, 30.0)
+    assert s.RATE_LIMIT_POLICIES == (
+        "mint",
+        "generate_token",
+        "generate_token_app",
+        "failed_login",
+        "failed_login_ip",
+    )
+    # A policy nothing reads is a typo, refused like an unknown key.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[rate_limits.mnt]\nlimit = 7\nperiod = 1\n")
+    with pytest.raises(s.SettingsError, match=r"^rate_limits\.mnt: unknown policy$"):
+        s.load(cfg, environ={})
+    base = tomllib.loads(s.default_config_text())
+    del base["rate_limits"]["failed_login"]
+    with pytest.raises(s.SettingsError, match=r"^rate_limits\.failed_login: missing policy$"):
+        s.from_mapping(base)
+
+
+def test_redis_schemes_are_one_table() -> None:
+    with pytest.raises(s.SettingsError) as err:
+        s.load(environ={"TOKEN_SERVICE_REDIS_URL": "mysql://x"})
+    assert str(err.value) == (
+        "redis.url: scheme must be memory, redis, rediss, redis+sentinel, redis+cluster or unix"
+    )
+    for scheme in s.REDIS_SCHEMES:
+        url = f"{scheme}://127.0.0.1:6379/0"
+        redis = s.load(environ={"TOKEN_SERVICE_REDIS_URL": url}).redis
+        assert redis.scheme == scheme and redis.embedded == (scheme == "memory")
+    assert s.RedisSettings(url="localhost:6379").scheme == ""
+
+
+def test_secret_keys_are_the_secret_typed_ones() -> None:
+    assert s.SECRET_KEYS == {"admin.password", "keys.json"}
+    with pytest.raises(s.SettingsError, match="TOKEN_SERVICE_SERVER_HOST_FILE: unknown setting"):
+        s.load(environ={"TOKEN_SERVICE_SERVER_HOST_FILE": "/etc/hostname"})
