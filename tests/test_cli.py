@@ -340,3 +340,26 @@ def test_settle_heap_freezes_start_up_objects_and_spaces_young_collections() -> 
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_the_entry_point_names_the_package_main() -> None:
+    """pyproject's console script and `python -m service.cli` reach every command group."""
+    import importlib
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    module, _, attr = project["project"]["scripts"]["token-service"].partition(":")
+    main = getattr(importlib.import_module(module), attr)
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = subprocess.run(
+        [sys.executable, "-m", "service.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    for command in ("serve", "users", "namespaces", "keys", "token"):
+        assert command in out, command
