@@ -305,7 +305,7 @@ class Authority:
             record.update(_lineage_fields(parent.lineage_for(user_id)))
             self._check_child_size(token)
         rate = await self.store.named.mint(
-            user_id, tid, name, record, _expiry(cavs), self.settings.rate_limits["mint"]
+            user_id, tid, name, record, _expiry(cavs), self.settings.rate_limits.mint
         )
         return Minted(token, tid, rate)
 
@@ -358,7 +358,7 @@ class Authority:
         try:
             generation, rate = await self.store.temporary.mint(
                 user_id,
-                self.settings.rate_limits["mint"],
+                self.settings.rate_limits.mint,
                 self.settings.onezone.max_temporary_token_ttl,
                 tid=tid,
                 ancestors=lineage.ancestors,
@@ -532,8 +532,8 @@ class Authority:
             user_id,
             tid,
             expires,
-            self.settings.rate_limits["generate_token"],
-            self.settings.rate_limits["generate_token_app"],
+            self.settings.rate_limits.generate_token,
+            self.settings.rate_limits.generate_token_app,
             lineage=lineage,
             role_generation=role_generation,
         )

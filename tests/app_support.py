@@ -47,10 +47,9 @@ def make_settings(redis_url: str = "memory://", **overrides: Any) -> Settings:
         admin__password=settings_mod.Secret(ADMIN_PASSWORD),
         server__client_max_size=16384,
     )
-    limits = dict(base.rate_limits)
     for name, (limit, period) in overrides.pop("rate_limits", {}).items():
-        limits[name] = settings_mod.RateLimitPolicy(name, limit, period)
-    return base.replace(rate_limits=limits, **overrides)
+        overrides[f"rate_limits__{name}"] = settings_mod.RateLimitPolicy(name, limit, period)
+    return base.replace(**overrides)
 
 
 async def add_user(

@@ -264,8 +264,8 @@ async def _check_basic(
     login = await app[LOGINS].attempt(
         name,
         remote or "unknown",
-        limits["failed_login"],
-        limits["failed_login_ip"],
+        limits.failed_login,
+        limits.failed_login_ip,
         lambda: users.get_by_name(name),
         check,
     )

@@ -280,7 +280,7 @@ async def _get_user(client: Client, user: str, password: str, ip: str) -> tuple[
 
 async def test_password_guessing_is_locked_out_per_user_and_address(app_client: Client) -> None:
     conf = app_support
-    limit = int(conf.make_settings().rate_limits["failed_login"].limit)
+    limit = int(conf.make_settings().rate_limits.failed_login.limit)
     for name in ("alice", "bob"):
         await conf.add_user(app_client, name, f"{name}-password")
     attacker, home = "203.0.113.7", "198.51.100.1"
