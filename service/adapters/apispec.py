@@ -46,7 +46,7 @@ class RequestSchema:
     """One request schema of a handler: what it loads, from where, and where the data goes."""
 
     schema: Schema
-    location: str
+    part: str  # the part of the request it reads ("json", "match_info", ...)
     put_into: str | None
 
 

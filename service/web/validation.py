@@ -281,7 +281,7 @@ class RouteValidation:
         """Load the request's parts by the route's schemas, or raise the domain error."""
         result: Any = {}
         for declared in self._schemas:
-            location, schema = declared.location, declared.schema
+            location, schema = declared.part, declared.schema
             if location == "match_info":
                 key = (id(schema), tuple(request.match_info.items()))
                 data = self._paths.get(key)

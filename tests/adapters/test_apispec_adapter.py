@@ -96,7 +96,7 @@ def test_decorators_list_the_schemas_on_the_handler() -> None:
         assert set(entry) >= {"schema", "location", "put_into"}, (
             f"{VERSION}: a {apispec.SCHEMAS_ATTRIBUTE} entry is now {sorted(entry)}: {UPDATE}"
         )
-    declared = {(s.location, s.put_into) for s in apispec.request_schemas(handler)}
+    declared = {(s.part, s.put_into) for s in apispec.request_schemas(handler)}
     assert declared == {
         ("match_info", "match_info"),
         ("querystring", "querystring"),
