@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from service.settings import Settings
+from service.web.state import RequestState
 
 if TYPE_CHECKING:
     from service.authority import Authority
@@ -19,8 +19,27 @@ if TYPE_CHECKING:
     from service.store.namespaces import Namespaces
     from service.store.temporary import TemporaryTokens
     from service.store.users import Users
-    from service.web.auth import CredentialCache, PasswordChecks, Principal
+    from service.web.credentials import CredentialCache, PasswordChecks
     from service.web.forwarded import TrustedProxies
+
+__all__ = [
+    "APPLICATIONS",
+    "AUTHORITY",
+    "CLOCK",
+    "CREDENTIAL_CACHE",
+    "LOGINS",
+    "NAMED_TOKENS",
+    "NAMESPACES",
+    "PASSWORD_CHECKS",
+    "SETTINGS",
+    "SHUTTING_DOWN",
+    "STATE",
+    "STORE",
+    "TEMPORARY_TOKENS",
+    "TRUSTED_PROXIES",
+    "USERS",
+    "RequestState",
+]
 
 SETTINGS = web.AppKey("settings", Settings)
 AUTHORITY: web.AppKey[Authority] = web.AppKey("authority")
@@ -37,24 +56,4 @@ CREDENTIAL_CACHE: web.AppKey[CredentialCache] = web.AppKey("credential_cache")
 PASSWORD_CHECKS: web.AppKey[PasswordChecks] = web.AppKey("password_checks")
 TRUSTED_PROXIES: web.AppKey[TrustedProxies] = web.AppKey("trusted_proxies")
 SHUTTING_DOWN: web.AppKey[list[bool]] = web.AppKey("shutting_down")
-
-
-@dataclass(slots=True)
-class RequestState:
-    """What the edge middleware and the authentication learn about one request.
-
-    One object set once per request: looking up a missing key of an aiohttp
-    request raises and catches a KeyError, which costs more than this.
-    """
-
-    request_id: str
-    # The direct peer is a trusted proxy whose forwarding headers are believed
-    # (server.trusted_proxies on the API routes, auth_check's on /auth/check).
-    trusted_proxy: bool = False
-    principal: Principal | None = None
-    subject: str | None = None
-    # The user an admin acts for (their tokens), when not themselves.
-    on_behalf_of: str | None = None
-
-
 STATE = web.RequestKey("state", RequestState)

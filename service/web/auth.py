@@ -14,11 +14,7 @@ import asyncio
 import base64
 import binascii
 import functools
-import hashlib
 import hmac
-import os
-from dataclasses import dataclass
-from typing import Literal
 
 from aiohttp import web
 
@@ -31,149 +27,39 @@ from service.appkeys import (
     STATE,
     USERS,
 )
-from service.authority import OnezoneVerification, Parent
+from service.authority import Authority, Identifier
 from service.errors import (
     AuthenticationFailed,
     BadCredentials,
-    RateLimited,
-    RateLimitResult,
     TokenRejected,
     Unauthorized,
 )
-from service.lru import BoundedLRU
 from service.store import User
-from service.store.passwords import check_against_nobody, check_password_async
 from service.tokens import caveats
-from service.tokens.caveats import (
-    AnyCaveat,
-    DataObjectIdCaveat,
-    DataPathCaveat,
-    DataReadonlyCaveat,
-    InterfaceCaveat,
-    TimeCaveat,
-)
+from service.tokens.caveats import DataObjectIdCaveat, DataPathCaveat, DataReadonlyCaveat
 from service.tokens.errors import CaveatUnverified, TokenError
+from service.tokens.verifier import Context
+
+from .credentials import CredentialCache, PasswordChecks
+from .state import UNCONFINING_CAVEATS, Principal
+
+# Importers of the web layer's authentication find these here as well.
+__all__ = [
+    "DATA_ACCESS_CAVEATS",
+    "TOKEN_SCHEMES",
+    "UNCONFINING_CAVEATS",
+    "CredentialCache",
+    "PasswordChecks",
+    "Principal",
+    "authenticate",
+    "authenticate_basic",
+    "token_from_headers",
+]
 
 TOKEN_SCHEMES = ("bearer", "apitoken", "macaroon")
 # A token with one of these is a data-access token (as in Onezone): refused
 # on every management and minting route.
 DATA_ACCESS_CAVEATS = (DataReadonlyCaveat, DataPathCaveat, DataObjectIdCaveat)
-# A credential whose caveats are all of these may see serialized tokens.
-UNCONFINING_CAVEATS = (TimeCaveat, InterfaceCaveat)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated user; for a token, its verified caveats and what its children inherit."""
-
-    user_id: str
-    name: str
-    admin: bool
-    method: Literal["basic", "token"]
-    token_id: str | None = None
-    # The token's verification (its caveats, identifier and lineage); None for Basic.
-    verification: OnezoneVerification | None = None
-
-    @property
-    def caveats(self) -> tuple[AnyCaveat, ...]:
-        """The verified caveats of the token authenticated with (none for Basic)."""
-        return () if self.verification is None else self.verification.verified.caveats
-
-    @property
-    def parent(self) -> Parent | None:
-        """The token as the parent of what is minted while it authenticates (None for Basic)."""
-        return None if self.verification is None else self.verification.as_parent()
-
-    @property
-    def confined(self) -> bool:
-        """Whether the credential is bounded by more than time and interface caveats.
-
-        A token minted for its user through another user's token (a foreign
-        lineage) counts as confined whatever its caveats: the user's tokens it
-        could read would not die with that other token.
-        """
-        if self.verification is not None and self.verification.foreign is not None:
-            return True
-        return not all(isinstance(c, UNCONFINING_CAVEATS) for c in self.caveats)
-
-
-class CredentialCache:
-    """Recently verified Basic credentials: keyed digest of (name, password) -> (user id, hash).
-
-    An entry counts only while the user's id and password hash are still those
-    it was verified against, so a password change invalidates it at once.
-    """
-
-    def __init__(self, size: int = 4096) -> None:
-        self._key = os.urandom(32)
-        self._entries: BoundedLRU[bytes, tuple[str, str]] = BoundedLRU(size)
-        # Checks under way, by digest: bounded by the requests in flight.
-        self.in_flight: dict[bytes, asyncio.Future[Principal]] = {}
-
-    def digest(self, name: str, password: str) -> bytes:
-        """A keyed digest of the credentials (they are never kept in the clear)."""
-        msg = b"\0".join((name.encode(), password.encode()))
-        # Keyed BLAKE2b is a MAC, and a fifth of the cost of HMAC-SHA256 here.
-        return hashlib.blake2b(msg, key=self._key, digest_size=32).digest()
-
-    def get(self, name: str, password: str) -> tuple[str, str] | None:
-        """The (user id, password hash) these credentials were last verified against."""
-        return self._entries.get(self.digest(name, password))
-
-    def add(self, name: str, password: str, uid: str, password_hash: str) -> None:
-        self._entries.put(self.digest(name, password), (uid, password_hash))
-
-
-class PasswordChecks:
-    """At most `limit` password hashes computed at once in this process.
-
-    Up to `queue` more wait for a free slot (a burst of honest logins is served,
-    a little later); past that, RateLimited (429) at once.
-    """
-
-    def __init__(self, limit: int, queue: int = 0) -> None:
-        self.limit = limit
-        self.pending = 0  # hashing or waiting to
-        self._max_pending = limit + queue
-        self._slots = asyncio.Semaphore(limit)
-        self._busy = RateLimitResult(
-            policy="password_checks",
-            limit=limit,
-            period=1,
-            allowed=False,
-            remaining=0,
-            retry_after=1.0,
-            reset_after=1.0,
-        )
-
-    async def check(self, password: str, user: User | None) -> bool:
-        """Whether `password` is the user's (a missing user costs the same); RateLimited if busy."""
-        if self.pending >= self._max_pending:
-            raise RateLimited(self._busy, "too many password checks at once")
-        self.pending += 1
-        try:
-            await self._slots.acquire()
-        except BaseException:
-            self.pending -= 1
-            raise
-        # The slot is held until the hash is done, even if the request goes
-        # away: the thread keeps computing, and it is the CPU that is bounded.
-        task = asyncio.ensure_future(_check(password, user))
-        task.add_done_callback(self._done)
-        return await asyncio.shield(task)
-
-    def _done(self, task: asyncio.Future[bool]) -> None:
-        self.pending -= 1
-        self._slots.release()
-        if not task.cancelled():
-            task.exception()
-
-
-async def _check(password: str, user: User | None) -> bool:
-    if user is None:
-        await check_against_nobody(password)
-        return False
-    return await check_password_async(password, user.password_hash)
 
 
 def token_from_headers(request: web.Request, extra_header: str | None = None) -> str | None:
@@ -305,25 +191,10 @@ async def authenticate(
     token = token_from_headers(request, extra_header)
     if token is None:
         raise Unauthorized("no credentials")
-    authority = request.app[AUTHORITY]
     try:
-        # A token whose caveats depend only on the clock needs nothing of the request.
-        verification = await authority.verify_remembered(token, f5=False)
-        if verification is None:
-            m, ident = authority.parse_onezone(token)
-            ctx = authority.context(
-                peer_ip=request.remote,
-                interface="rest",
-                method=request.method,
-                # The raw target: http.path caveats judge it in their own normal form.
-                path=request.raw_path,
-                host=request.host,
-                service=f"ozw-{authority.domain}",
-                api_service="ozw",
-                api_gri=api_gri.replace("{user}", ident.user_id) if api_gri else None,
-                defer_data_caveats=data_access,
-            )
-            verification = await authority.verify_onezone_parsed(m, ident, ctx, kind="access")
+        verification = await request.app[AUTHORITY].verify(
+            token, "access", _rest_context, request, api_gri, data_access
+        )
         if not data_access:
             for c in verification.verified.caveats:
                 if isinstance(c, DATA_ACCESS_CAVEATS):
@@ -342,3 +213,25 @@ async def authenticate(
     state.principal = principal
     state.subject = principal.user_id
     return principal
+
+
+def _rest_context(
+    authority: Authority,
+    ident: Identifier,
+    request: web.Request,
+    api_gri: str | None,
+    data_access: bool,
+) -> Context:
+    """The verification context of an API request authenticated by a token of `ident`'s."""
+    return authority.context(
+        peer_ip=request.remote,
+        interface="rest",
+        method=request.method,
+        # The raw target: http.path caveats judge it in their own normal form.
+        path=request.raw_path,
+        host=request.host,
+        service=f"ozw-{authority.domain}",
+        api_service="ozw",
+        api_gri=api_gri.replace("{user}", ident.user_id) if api_gri else None,
+        defer_data_caveats=data_access,
+    )

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from app_support import ClientFactory, add_user
 
 from service.appkeys import AUTHORITY, STORE
+from service.authority import Accept, Authority
 from service.clock import FakeClock
 from service.tokens.caveats import (
     AnyCaveat,
@@ -19,6 +20,7 @@ from service.tokens.caveats import (
     ServiceCaveat,
     TimeCaveat,
 )
+from service.tokens.errors import TokenError
 from service.tokens.verifier import Context
 
 Client = TestClient[web.Request, web.Application]
@@ -69,17 +71,38 @@ async def status(
 def described_requests(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> list[tuple[str, Context]]:
-    """Record each (token, context) the check hands to `Authority.verify_any`."""
+    """Record each (token, context) the check describes for `Authority.verify`."""
     authority = client.app[AUTHORITY]
     seen: list[tuple[str, Context]] = []
-    original = authority.verify_any
+    original = authority.verify
 
-    async def spy(token: str, ctx: Context) -> Any:
-        seen.append((token, ctx))
-        return await original(token, ctx)
+    async def spy(token: str, accept: Any, describe: Any, *about: Any) -> Any:
+        def recorded(*args: Any) -> Context:
+            ctx: Context = describe(*args)
+            seen.append((token, ctx))
+            return ctx
 
-    monkeypatch.setattr(authority, "verify_any", spy)
+        return await original(token, accept, recorded, *about)
+
+    monkeypatch.setattr(authority, "verify", spy)
     return seen
+
+
+class _Described(Exception):
+    """The request was described: the token's verification was not taken from memory."""
+
+
+def _describe(*_: object) -> Context:
+    raise _Described
+
+
+async def verified_without_request(authority: Authority, token: str, accept: Accept) -> bool:
+    """Whether `Authority.verify` takes `token` from what it remembers, describing nothing."""
+    try:
+        await authority.verify(token, accept, _describe)
+    except (_Described, TokenError):
+        return False
+    return True
 
 
 async def refusal(r: Any, code: int) -> str:
@@ -361,12 +384,12 @@ async def test_remembered_verification_keeps_token_kinds_apart(client: Client, a
         assert await status(client, bearer(f5)) == 200
         await refusal(await client.get(CHECK, headers=bearer(identity)), 401)
     # Each has been verified once, and is remembered.
-    assert await authority.verify_remembered(access, f5=True) is not None
-    assert await authority.verify_remembered(f5, f5=True) is not None
+    assert await verified_without_request(authority, access, "access_or_f5")
+    assert await verified_without_request(authority, f5, "access_or_f5")
     # Not for the routes that take Onezone access tokens only.
-    assert await authority.verify_remembered(f5, f5=False) is None
-    assert await authority.verify_remembered(identity, f5=True) is None
-    assert await authority.verify_remembered("never seen", f5=True) is None
+    assert not await verified_without_request(authority, f5, "access")
+    assert not await verified_without_request(authority, identity, "access_or_f5")
+    assert not await verified_without_request(authority, "never seen", "access_or_f5")
     # F5 tokens do not authenticate Onezone calls, however often they are seen.
     for _ in range(2):
         r = await client.get("/api/v3/onezone/user", headers=bearer(f5))

@@ -16,7 +16,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 from app_support import ClientFactory, add_user, basic
 from multidict import CIMultiDict
-from test_authz import CHECK, bearer, described_requests, refusal, temporary
+from test_authz import (
+    CHECK,
+    bearer,
+    described_requests,
+    refusal,
+    temporary,
+    verified_without_request,
+)
 
 from service.api.authz import Describer
 from service.appkeys import AUTHORITY
@@ -370,7 +377,7 @@ async def test_remembered_tokens_still_get_a_refused_description(
     authority = client.app[AUTHORITY]
     for _ in range(2):
         assert (await client.get(CHECK, headers=bearer(token))).status == 200
-    assert await authority.verify_remembered(token, f5=True) is not None
+    assert await verified_without_request(authority, token, "access_or_f5")
     for bad in ({**NGINX, **TRAEFIK}, {"X-Real-IP": "junk"}):
         assert (await client.get(CHECK, headers={**bearer(token), **bad})).status == 403
 

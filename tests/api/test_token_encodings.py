@@ -21,7 +21,7 @@ from onezone_support import (
     new_user,
     verify,
 )
-from test_authz import CHECK, bearer, f5_token, refusal
+from test_authz import CHECK, bearer, f5_token, refusal, verified_without_request
 
 from service.appkeys import AUTHORITY
 from service.tokens import encoding
@@ -185,7 +185,7 @@ async def test_changed_location_is_refused_everywhere_even_once_remembered(
         assert (await client.get(CHECK, headers=bearer(token))).status == 200
         await expect(await verify(client, token), 200)
         assert (await client.get(f"{API}/user", headers={"X-Auth-Token": token})).status == 200
-    assert await authority.verify_remembered(token, f5=True) is not None
+    assert await verified_without_request(authority, token, "access_or_f5")
     moved = relocated(token, location)
     for text in (
         encoding.serialize_onezone(moved),
@@ -206,7 +206,7 @@ async def test_changed_location_is_refused_everywhere_even_once_remembered(
                 "badValueToken",
             )
             assert error["details"]["tokenError"]["id"] == "badToken"
-            assert await authority.verify_remembered(text, f5=True) is None
+            assert not await verified_without_request(authority, text, "access_or_f5")
     assert (await client.get(CHECK, headers=bearer(token))).status == 200
 
 

@@ -464,7 +464,7 @@ def test_a_forged_flood_does_not_evict_good_tokens() -> None:
         with pytest.raises(TokenError):
             authority.verify_onezone_signature(m, parsed, authority.context())
     # Nothing forged was kept beyond the small pending set; the good token stayed.
-    assert len(authority._parsed) == 1 and len(authority._known) == 1
+    assert len(authority._parsed) == 1 and len(authority._good_signatures) == 1
     assert len(authority._unverified) == 0
     assert authority._parsed.peek(good) is not None
     # Parsed but never verified: held only in the bounded pending set.
