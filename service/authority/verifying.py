@@ -272,11 +272,6 @@ class Verifying(AuthorityBase):
         ctx = dataclasses.replace(ctx, namespace=ident.namespace, app=ident.app)
         return self._verify(m, ident.token_id, F5_PURPOSE, ctx)
 
-    async def verify_f5(self, token: str, ctx: Context) -> F5Verification:
-        """Fully verify an F5 AuthToken: signature, caveats, app, generation and record."""
-        m, ident = self.parse_f5(token)
-        return await self._f5_record(ident, self.verify_f5_signature(m, ident, ctx))
-
     async def _f5_record(self, ident: F5Identifier, verified: Verified) -> F5Verification:
         """The store's part of verifying an F5 token: its app, generation and record."""
         result = await self.store.apps.check(
@@ -284,14 +279,6 @@ class Verifying(AuthorityBase):
         )
         _raise_for(result)
         return F5Verification(ident, verified)
-
-    async def verify_any(self, token: str, ctx: Context) -> OnezoneVerification | F5Verification:
-        """Verify a token of either kind, told apart by its identifier (access tokens only
-        for Onezone)."""
-        m, ident = self.parse(token)
-        if isinstance(ident, F5Identifier):
-            return await self._f5_record(ident, self.verify_f5_signature(m, ident, ctx))
-        return await self.verify_onezone_parsed(m, ident, ctx, kind="access")
 
     # Without a context ----------------------------------------------------
 

@@ -41,13 +41,11 @@ from service.tokens.errors import CaveatUnverified, TokenError
 from service.tokens.verifier import Context
 
 from .credentials import CredentialCache, PasswordChecks
-from .state import UNCONFINING_CAVEATS, Principal
+from .state import Principal
 
-# Importers of the web layer's authentication find these here as well.
+# The route handlers take the caller's type from here, and the app factory the
+# Basic credentials' memory and bound, with `authenticate`.
 __all__ = [
-    "DATA_ACCESS_CAVEATS",
-    "TOKEN_SCHEMES",
-    "UNCONFINING_CAVEATS",
     "CredentialCache",
     "PasswordChecks",
     "Principal",

@@ -30,7 +30,7 @@ class CredentialCache:
     def digest(self, name: str, password: str) -> bytes:
         """A keyed digest of the credentials (they are never kept in the clear)."""
         msg = b"\0".join((name.encode(), password.encode()))
-        # Keyed BLAKE2b is a MAC, and a fifth of the cost of HMAC-SHA256 here.
+        # Keyed BLAKE2b is a MAC, and cheaper here than HMAC-SHA256.
         return hashlib.blake2b(msg, key=self._key, digest_size=32).digest()
 
     def get(self, name: str, password: str) -> tuple[str, str] | None:
