@@ -102,7 +102,7 @@ class Verifying(AuthorityBase):
         describe: Callable[[Self, Identifier, *About], Context],
         *about: *About,
     ) -> OnezoneVerification | F5Verification:
-        """Fully verify a token that `accept` takes; raises TokenError or TokenRejected if refused.
+        """Fully verify a token that `accept` takes; TokenError or TokenRejected if it is refused.
 
         A token seen before, whose signature was good and whose caveats depend
         on nothing but the clock (see `GoodSignature`) and still hold, needs
