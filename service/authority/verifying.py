@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Self, TypeVarTuple, overload
+from typing import Literal, Self, TypeVar, overload
 
 from service.errors import TokenRejected, TokenRevoked, WrongTokenType
 from service.store import CheckResult, Foreign
@@ -37,7 +37,8 @@ from .lineage import Lineage, Parent, expiry
 # Which tokens a caller takes: Onezone tokens of one kind, or an Onezone
 # access token or an F5 AuthToken (told apart by the identifier).
 Accept = Literal["access", "identity", "access_or_f5"]
-About = TypeVarTuple("About")
+# What a caller knows of the request, handed to its `describe` as it is.
+About = TypeVar("About")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,8 @@ class Verifying(AuthorityBase):
         self,
         token: str,
         accept: Literal["access", "identity"],
-        describe: Callable[[Self, Identifier, *About], Context],
-        *about: *About,
+        describe: Callable[[Self, Identifier, About], Context],
+        about: About,
     ) -> OnezoneVerification: ...
 
     @overload
@@ -91,23 +92,23 @@ class Verifying(AuthorityBase):
         self,
         token: str,
         accept: Accept,
-        describe: Callable[[Self, Identifier, *About], Context],
-        *about: *About,
+        describe: Callable[[Self, Identifier, About], Context],
+        about: About,
     ) -> OnezoneVerification | F5Verification: ...
 
     async def verify(
         self,
         token: str,
         accept: Accept,
-        describe: Callable[[Self, Identifier, *About], Context],
-        *about: *About,
+        describe: Callable[[Self, Identifier, About], Context],
+        about: About,
     ) -> OnezoneVerification | F5Verification:
         """Fully verify a token that `accept` takes; TokenError or TokenRejected if it is refused.
 
         A token seen before, whose signature was good and whose caveats depend
         on nothing but the clock (see `GoodSignature`) and still hold, needs
         nothing of the request: only the store's part is left. Any other
-        token is verified against `describe(self, identifier, *about)`, the
+        token is verified against `describe(self, identifier, about)`, the
         context of the request it is presented with, which is built only
         then. A caller refuses a request on its own grounds (malformed
         forwarding headers) before calling this, since a remembered token
@@ -131,12 +132,12 @@ class Verifying(AuthorityBase):
                         return await self._onezone_record(ident, verified)
         if accept == "access_or_f5":
             m, ident = self.parse(token)
-            ctx = describe(self, ident, *about)
+            ctx = describe(self, ident, about)
             if isinstance(ident, F5Identifier):
                 return await self._f5_record(ident, self.verify_f5_signature(m, ident, ctx))
             return await self.verify_onezone_parsed(m, ident, ctx, kind="access")
         m, onezone = self.parse_onezone(token)
-        ctx = describe(self, onezone, *about)
+        ctx = describe(self, onezone, about)
         return await self.verify_onezone_parsed(m, onezone, ctx, kind=accept)
 
     def parse(self, token: str) -> tuple[Macaroon, Identifier]:

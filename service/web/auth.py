@@ -191,7 +191,7 @@ async def authenticate(
         raise Unauthorized("no credentials")
     try:
         verification = await request.app[AUTHORITY].verify(
-            token, "access", _rest_context, request, api_gri, data_access
+            token, "access", _rest_context, (request, api_gri, data_access)
         )
         if not data_access:
             for c in verification.verified.caveats:
@@ -214,13 +214,14 @@ async def authenticate(
 
 
 def _rest_context(
-    authority: Authority,
-    ident: Identifier,
-    request: web.Request,
-    api_gri: str | None,
-    data_access: bool,
+    authority: Authority, ident: Identifier, about: tuple[web.Request, str | None, bool]
 ) -> Context:
-    """The verification context of an API request authenticated by a token of `ident`'s."""
+    """The verification context of an API request authenticated by a token of `ident`'s.
+
+    `about`: the request, its resource's GRI for api caveats, and whether
+    data-access caveats are left to the data service (see `authenticate`).
+    """
+    request, api_gri, data_access = about
     return authority.context(
         peer_ip=request.remote,
         interface="rest",

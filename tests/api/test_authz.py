@@ -76,13 +76,13 @@ def described_requests(
     seen: list[tuple[str, Context]] = []
     original = authority.verify
 
-    async def spy(token: str, accept: Any, describe: Any, *about: Any) -> Any:
+    async def spy(token: str, accept: Any, describe: Any, about: Any) -> Any:
         def recorded(*args: Any) -> Context:
             ctx: Context = describe(*args)
             seen.append((token, ctx))
             return ctx
 
-        return await original(token, accept, recorded, *about)
+        return await original(token, accept, recorded, about)
 
     monkeypatch.setattr(authority, "verify", spy)
     return seen
@@ -99,7 +99,7 @@ def _describe(*_: object) -> Context:
 async def verified_without_request(authority: Authority, token: str, accept: Accept) -> bool:
     """Whether `Authority.verify` takes `token` from what it remembers, describing nothing."""
     try:
-        await authority.verify(token, accept, _describe)
+        await authority.verify(token, accept, _describe, None)
     except (_Described, TokenError):
         return False
     return True
