@@ -16,11 +16,8 @@ from collections.abc import Iterable
 from aiohttp_remotes import XForwardedFiltered
 
 from service.lru import BoundedLRU
-from service.paths import AUTH_CHECK_PATH
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-# The edge middleware tells /auth/check requests apart by this prefix.
-AUTH_CHECK_PREFIX = AUTH_CHECK_PATH
 # Answers remembered per set of proxies (peer addresses, X-Forwarded-For chains).
 _REMEMBERED = 4096
 
