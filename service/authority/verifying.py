@@ -281,52 +281,6 @@ class Verifying(AuthorityBase):
         _raise_for(result)
         return F5Verification(ident, verified)
 
-    # Without a context ----------------------------------------------------
-
-    @overload
-    async def verify_remembered(
-        self, token: str, *, f5: Literal[False]
-    ) -> OnezoneVerification | None: ...
-
-    @overload
-    async def verify_remembered(
-        self, token: str, *, f5: bool
-    ) -> OnezoneVerification | F5Verification | None: ...
-
-    async def verify_remembered(
-        self, token: str, *, f5: bool
-    ) -> OnezoneVerification | F5Verification | None:
-        """Fully verify a token that needs no request context, or return None.
-
-        That is a token seen before, whose signature was good and whose caveats
-        depend on nothing but the clock (see `GoodSignature`) and still hold: only the
-        store's part is left. None for any other token, which the caller then
-        verifies with a context (`verify_any`, `verify_onezone*`, `verify_f5`),
-        which also gives the reason of a refusal. Onezone tokens must be access
-        tokens; F5 tokens are taken only when `f5` is true. The kind is the
-        identifier's, and the location was checked by `parse`, the only way
-        into the cache read here. Nothing of the request is looked at, so a
-        caller refuses a request on its own grounds (malformed forwarding
-        headers) before calling this.
-        """
-        cached = self._parsed.get(token)
-        if cached is None:
-            return None
-        m, ident = cached
-        good = self._good_signatures.get(id(m))
-        if good is None or good.macaroon is not m:
-            return None
-        verified = good.reusable(self.now())
-        if verified is None:
-            return None
-        if isinstance(ident, F5Identifier):
-            if not f5 or good.purpose != F5_PURPOSE:
-                return None
-            return await self._f5_record(ident, verified)
-        if good.purpose != ONEZONE_PURPOSE or ident.kind != "access":
-            return None
-        return await self._onezone_record(ident, verified)
-
 
 def _raise_for(result: CheckResult) -> None:
     """Raise the refusal the store's verdict stands for, unless it is "ok"."""

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from service.appkeys import AUTHORITY, SETTINGS
-from service.authority import F5_LOCATION, Kind, check_time_range
+from service.authority import F5_LOCATION, Authority, Identifier, Kind, check_time_range
 from service.errors import BadValue, NotAnInviteToken, StoreError, TokenRejected
 from service.metrics import TALLY, VERIFICATIONS
 from service.tokens import caveats, encoding
@@ -15,6 +15,7 @@ from service.tokens.errors import MalformedToken, TokenError
 from service.tokens.examine import examine
 from service.tokens.identifiers import OnezoneIdentifier, parse_identifier
 from service.tokens.macaroon import Macaroon
+from service.tokens.verifier import Context
 from service.web.dialects import onezone_error
 from service.web.responses import json_response
 
@@ -92,27 +93,7 @@ async def verify(request: web.Request, kind: Kind) -> web.Response:
     authority = request.app[AUTHORITY]
     now = authority.now()
     try:
-        # A token whose caveats depend only on the clock needs no context.
-        result = None
-        if kind == "access":
-            result = await authority.verify_remembered(body["token"], f5=False)
-        if result is None:
-            # As in Onezone: the peer defaults to the caller, and api caveats are
-            # checked by the consuming service per operation, not here.
-            peer = body.get("peerIp") or request.remote
-            ctx = authority.context(
-                peer_ip=str(peer) if peer is not None else None,
-                service=body.get("service"),
-                consumer=body.get("consumer"),
-                interface=body.get("interface"),
-                method=body.get("method"),
-                path=body.get("path"),
-                host=body.get("host"),
-                defer_data_caveats=body.get("allowDataAccessCaveats", False),
-                defer_api_caveats=True,
-            )
-            now = ctx.now
-            result = await authority.verify_onezone(body["token"], ctx, kind=kind)
+        result = await authority.verify(body["token"], kind, _verify_context, (request, body, now))
     except (TokenError, TokenRejected):
         TALLY.inc(_VERIFIED_INVALID)
         raise
@@ -122,6 +103,31 @@ async def verify(request: web.Request, kind: Kind) -> web.Response:
     TALLY.inc(_VERIFIED_VALID)
     return json_response(
         {"subject": subject_json(result.identifier.user_id), "ttl": result.verified.ttl(now)}
+    )
+
+
+def _verify_context(
+    authority: Authority, ident: Identifier, about: tuple[web.Request, dict[str, Any], int]
+) -> Context:
+    """The context a verify_* route checks a token against: what the body says of the request.
+
+    `about`: the request, its body, and the time its answer's ttl is counted from.
+    """
+    request, body, now = about
+    # As in Onezone: the peer defaults to the caller, and api caveats are
+    # checked by the consuming service per operation, not here.
+    peer = body.get("peerIp") or request.remote
+    return Context(
+        now=now,
+        peer_ip=str(peer) if peer is not None else None,
+        service=body.get("service"),
+        consumer=body.get("consumer"),
+        interface=body.get("interface"),
+        method=body.get("method"),
+        path=body.get("path"),
+        host=body.get("host"),
+        defer_data_caveats=body.get("allowDataAccessCaveats", False),
+        defer_api_caveats=True,
     )
 
 
