@@ -35,3 +35,33 @@ def test_app_keys_and_authentication_do_not_import_each_other() -> None:
     assert "service.appkeys" in imported(SERVICE / "web" / "auth.py")
     credentials = imported(SERVICE / "web" / "credentials.py")
     assert not {n for n in credentials if n.startswith(("service.appkeys", "service.web.auth"))}
+
+
+def _imports_of(package: str) -> dict[str, set[str]]:
+    return {
+        path.relative_to(SERVICE.parent).as_posix(): imported(path)
+        for path in sorted((SERVICE / package).rglob("*.py"))
+    }
+
+
+def test_nothing_below_the_web_layer_imports_aiohttp_or_a_handler() -> None:
+    """The README's layout: authority, store, tokens and settings know no HTTP."""
+    for package in ("authority", "store", "tokens", "settings"):
+        for path, names in _imports_of(package).items():
+            bad = {
+                n
+                for n in names
+                if n.startswith(("aiohttp", "service.web", "service.api", "service.app"))
+            }
+            assert not bad, (path, bad)
+
+
+def test_the_token_core_does_no_io() -> None:
+    """tokens/ is pure: no store, no authority, no Redis, no sockets, no files of its own."""
+    for path, names in _imports_of("tokens").items():
+        bad = {
+            n
+            for n in names
+            if n.startswith(("service.store", "service.authority", "redis", "socket", "asyncio"))
+        }
+        assert not bad, (path, bad)
