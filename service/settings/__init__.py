@@ -23,6 +23,7 @@ from service.settings.loader import (
     load,
 )
 from service.settings.records import (
+    EMBEDDED_SCHEME,
     RATE_LIMIT_POLICIES,
     REDIS_SCHEMES,
     AdminSettings,
@@ -45,6 +46,7 @@ from service.settings.records import (
 
 __all__ = [
     "CONFIG_ENV",
+    "EMBEDDED_SCHEME",
     "ENV_PREFIX",
     "RATE_LIMIT_POLICIES",
     "REDIS_SCHEMES",

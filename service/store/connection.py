@@ -7,6 +7,7 @@ dies with the process, which the service says loudly at start.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -17,7 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 
-from service.settings import RedisSettings, SettingsError
+from service.settings import EMBEDDED_SCHEME, RedisSettings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -63,71 +64,97 @@ def _retry(settings: RedisSettings) -> Retry:
     )
 
 
-def open_client(settings: RedisSettings) -> tuple[Client, bool]:
-    """A client for `settings.url` and whether it is the embedded in-memory store."""
-    url = settings.url
-    common: dict[str, Any] = {
+def _common(settings: RedisSettings) -> dict[str, Any]:
+    return {
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.connect_timeout,
         "retry": _retry(settings),
         "retry_on_error": [rex.ConnectionError],
         "health_check_interval": 0,
     }
-    scheme = url.split("://", 1)[0]
-    if scheme == "memory":
-        import fakeredis
 
-        return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()), True
-    if scheme in {"redis", "rediss", "unix"}:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=settings.pool_size,
-            timeout=settings.connect_timeout + settings.socket_timeout,
-            **common,
-        )
-        return aioredis.Redis(connection_pool=pool), False
-    parts = urlsplit(url)
+
+def _open_embedded(settings: RedisSettings) -> Client:
+    import fakeredis
+
+    client: Client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    return client
+
+
+def _open_server(settings: RedisSettings) -> Client:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.url,
+        max_connections=settings.pool_size,
+        timeout=settings.connect_timeout + settings.socket_timeout,
+        **_common(settings),
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+def _open_sentinel(settings: RedisSettings) -> Client:
+    parts = urlsplit(settings.url)
     user, password, netloc = _split_auth(parts.netloc)
-    if scheme == "redis+sentinel":
-        segments = [s for s in parts.path.split("/") if s]
-        if not segments:
-            raise SettingsError("redis.url: sentinel URL needs /<service name>")
-        service_name = segments[0]
-        try:
-            db = int(segments[1]) if len(segments) > 1 else 0
-        except ValueError as e:
-            raise SettingsError("redis.url: bad database number") from e
-        query = parse_qs(parts.query)
-        sentinel_password = query.get("sentinel_password", [None])[0]
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            _hosts(netloc, 26379),
-            sentinel_kwargs={
-                "password": sentinel_password,
-                "socket_timeout": settings.socket_timeout,
-                "socket_connect_timeout": settings.connect_timeout,
-            },
-            username=user,
-            password=password,
-            db=db,
-            max_connections=settings.pool_size,
-            **common,
-        )
-        master = sentinel.master_for(service_name)
-        _SENTINELS[id(master)] = sentinel
-        return master, False
-    if scheme == "redis+cluster":
-        nodes = [ClusterNode(h, p) for h, p in _hosts(netloc, 6379)]
-        cluster = RedisCluster(
-            startup_nodes=nodes,
-            username=user,
-            password=password,
-            max_connections=settings.pool_size,
-            socket_timeout=settings.socket_timeout,
-            socket_connect_timeout=settings.connect_timeout,
-            retry=_retry(settings),
-        )
-        return cluster, False
-    raise SettingsError(f"redis.url: unsupported scheme {scheme!r}")
+    segments = [s for s in parts.path.split("/") if s]
+    if not segments:
+        raise SettingsError("redis.url: sentinel URL needs /<service name>")
+    service_name = segments[0]
+    try:
+        db = int(segments[1]) if len(segments) > 1 else 0
+    except ValueError as e:
+        raise SettingsError("redis.url: bad database number") from e
+    query = parse_qs(parts.query)
+    sentinel_password = query.get("sentinel_password", [None])[0]
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        _hosts(netloc, 26379),
+        sentinel_kwargs={
+            "password": sentinel_password,
+            "socket_timeout": settings.socket_timeout,
+            "socket_connect_timeout": settings.connect_timeout,
+        },
+        username=user,
+        password=password,
+        db=db,
+        max_connections=settings.pool_size,
+        **_common(settings),
+    )
+    master: Client = sentinel.master_for(service_name)
+    _SENTINELS[id(master)] = sentinel
+    return master
+
+
+def _open_cluster(settings: RedisSettings) -> Client:
+    parts = urlsplit(settings.url)
+    user, password, netloc = _split_auth(parts.netloc)
+    nodes = [ClusterNode(h, p) for h, p in _hosts(netloc, 6379)]
+    return RedisCluster(
+        startup_nodes=nodes,
+        username=user,
+        password=password,
+        max_connections=settings.pool_size,
+        socket_timeout=settings.socket_timeout,
+        socket_connect_timeout=settings.connect_timeout,
+        retry=_retry(settings),
+    )
+
+
+# How each scheme of settings.REDIS_SCHEMES (the one table of schemes, which the
+# settings check at load) is opened; a test holds the two key sets equal.
+OPENERS: Mapping[str, Callable[[RedisSettings], Client]] = {
+    EMBEDDED_SCHEME: _open_embedded,
+    "redis": _open_server,
+    "rediss": _open_server,
+    "unix": _open_server,
+    "redis+sentinel": _open_sentinel,
+    "redis+cluster": _open_cluster,
+}
+
+
+def open_client(settings: RedisSettings) -> tuple[Client, bool]:
+    """A client for `settings.url` and whether it is the embedded in-memory store."""
+    opener = OPENERS.get(settings.scheme)
+    if opener is None:
+        raise SettingsError(f"redis.url: unsupported scheme {settings.scheme!r}")
+    return opener(settings), settings.embedded
 
 
 _SENTINELS: dict[int, Sentinel] = {}

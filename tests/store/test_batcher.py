@@ -269,3 +269,10 @@ async def test_a_kept_connection_closed_by_a_restart_is_not_used(
         assert not batcher.kept_connections
     finally:
         await close_client(client)
+
+
+def test_every_scheme_of_the_settings_table_has_an_opener_and_no_other() -> None:
+    from service.settings import REDIS_SCHEMES
+    from service.store.connection import OPENERS
+
+    assert set(OPENERS) == set(REDIS_SCHEMES)
