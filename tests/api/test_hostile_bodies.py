@@ -35,7 +35,7 @@ def _json_routes(client: Client) -> list[tuple[str, str]]:
     routes = []
     for resource in client.app.router.resources():
         for route in resource:
-            if any(s.location == "json" for s in request_schemas(route.handler)):
+            if any(s.part == "json" for s in request_schemas(route.handler)):
                 path = resource.canonical
                 for name in ("namespace", "name", "id", "user_id", "token", "user"):
                     path = path.replace("{" + name + "}", "x")
