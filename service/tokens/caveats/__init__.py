@@ -19,7 +19,8 @@ naming the JSON key at fault; text from a token that fails raises CaveatUnknown,
 so a token whose caveat cannot be understood is refused.
 
 The modules: ``registry`` (the base class, the registry, parse and write),
-``fields`` (helpers the kinds share), and one module per family of kinds:
+``fields`` (helpers the kinds share), ``lists`` (the base of the kinds
+that hold one list of strings), and one module per family of kinds:
 ``expiry`` (time), ``network`` (ip, asn, geo.*), ``audience`` (service,
 consumer, interface), ``api`` (api and GRIs), ``data`` (data.*), ``f5``
 (namespace, app), ``http_request`` (http.*). Importing this package

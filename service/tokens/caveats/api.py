@@ -11,20 +11,13 @@ left to the service that performs the call.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar
 
 from service.tokens.caveats.audience import SERVICE_TYPES
-from service.tokens.caveats.fields import (
-    as_tuple,
-    check_strings,
-    join_list,
-    json_str_list,
-    split_list,
-)
-from service.tokens.caveats.registry import Caveat, register
+from service.tokens.caveats.lists import ListCaveat
+from service.tokens.caveats.registry import register
 
 if TYPE_CHECKING:
     from service.tokens.verifier import Context
@@ -170,30 +163,13 @@ def _api_service(ctx: Context) -> str | None:
 
 @register
 @dataclass(frozen=True, slots=True)
-class ApiCaveat(Caveat):
+class ApiCaveat(ListCaveat):
     """Only API calls matching one ``service/operation/gri-pattern`` matchspec are allowed."""
 
     type_name: ClassVar[str] = "api"
-    json_keys: ClassVar[frozenset[str]] = frozenset({"whitelist"})
+    valid_item = staticmethod(_valid_matchspec)
+    item_label: ClassVar[str] = "API matchspec"
     whitelist: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        as_tuple(self, "whitelist")
-        check_strings(self.whitelist, "whitelist", _valid_matchspec, "API matchspec")
-
-    @classmethod
-    def read_text(cls, op: str, value: str) -> Self:
-        return cls(split_list(value))
-
-    def write_text(self) -> str:
-        return f"api = {join_list(self.whitelist)}"
-
-    @classmethod
-    def read_json(cls, obj: Mapping[str, object]) -> Self:
-        return cls(json_str_list(obj, "whitelist"))
-
-    def write_json(self) -> dict[str, object]:
-        return {"type": "api", "whitelist": list(self.whitelist)}
 
     def check(self, ctx: Context) -> bool:
         if ctx.defer_api_caveats:

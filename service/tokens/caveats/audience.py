@@ -14,14 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal, Self, TypeAlias
 
-from service.tokens.caveats.fields import (
-    as_tuple,
-    check_strings,
-    join_list,
-    json_str,
-    json_str_list,
-    split_list,
-)
+from service.tokens.caveats.fields import json_str
+from service.tokens.caveats.lists import ListCaveat
 from service.tokens.caveats.registry import Caveat, register
 from service.tokens.errors import MalformedCaveat
 
@@ -57,35 +51,13 @@ def _matches_subject(whitelist: tuple[str, ...], actual: str) -> bool:
 
 @register
 @dataclass(frozen=True, slots=True)
-class ServiceCaveat(Caveat):
+class ServiceCaveat(ListCaveat):
     """The service using the token (``opw-<id>``, ``ozw-onezone``, ``opp-*``...) must be listed."""
 
     type_name: ClassVar[str] = "service"
-    json_keys: ClassVar[frozenset[str]] = frozenset({"whitelist"})
+    valid_item = staticmethod(lambda s: _SERVICE_ENTRY.fullmatch(s) is not None)
+    item_label: ClassVar[str] = "service"
     whitelist: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        as_tuple(self, "whitelist")
-        check_strings(
-            self.whitelist,
-            "whitelist",
-            lambda s: _SERVICE_ENTRY.fullmatch(s) is not None,
-            "service",
-        )
-
-    @classmethod
-    def read_text(cls, op: str, value: str) -> Self:
-        return cls(split_list(value))
-
-    def write_text(self) -> str:
-        return f"service = {join_list(self.whitelist)}"
-
-    @classmethod
-    def read_json(cls, obj: Mapping[str, object]) -> Self:
-        return cls(json_str_list(obj, "whitelist"))
-
-    def write_json(self) -> dict[str, object]:
-        return {"type": "service", "whitelist": list(self.whitelist)}
 
     def check(self, ctx: Context) -> bool:
         return ctx.service is not None and _matches_subject(self.whitelist, ctx.service)
@@ -93,35 +65,13 @@ class ServiceCaveat(Caveat):
 
 @register
 @dataclass(frozen=True, slots=True)
-class ConsumerCaveat(Caveat):
+class ConsumerCaveat(ListCaveat):
     """The token's consumer (``usr-<id>``, ``grp-<id>``, ``prv-<id>``, ``usr-*``...) must be listed."""
 
     type_name: ClassVar[str] = "consumer"
-    json_keys: ClassVar[frozenset[str]] = frozenset({"whitelist"})
+    valid_item = staticmethod(lambda s: _CONSUMER_ENTRY.fullmatch(s) is not None)
+    item_label: ClassVar[str] = "consumer"
     whitelist: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        as_tuple(self, "whitelist")
-        check_strings(
-            self.whitelist,
-            "whitelist",
-            lambda s: _CONSUMER_ENTRY.fullmatch(s) is not None,
-            "consumer",
-        )
-
-    @classmethod
-    def read_text(cls, op: str, value: str) -> Self:
-        return cls(split_list(value))
-
-    def write_text(self) -> str:
-        return f"consumer = {join_list(self.whitelist)}"
-
-    @classmethod
-    def read_json(cls, obj: Mapping[str, object]) -> Self:
-        return cls(json_str_list(obj, "whitelist"))
-
-    def write_json(self) -> dict[str, object]:
-        return {"type": "consumer", "whitelist": list(self.whitelist)}
 
     def check(self, ctx: Context) -> bool:
         # Group entries (grp-...) need a membership lookup this core cannot

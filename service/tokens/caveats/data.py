@@ -18,14 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from service.tokens.caveats.fields import (
-    SEP,
-    as_tuple,
-    check_strings,
-    join_list,
-    json_str_list,
-    split_list,
-)
+from service.tokens.caveats.fields import SEP, json_str_list, split_list
+from service.tokens.caveats.lists import ListCaveat
 from service.tokens.caveats.registry import Caveat, register
 from service.tokens.errors import MalformedCaveat
 
@@ -86,16 +80,13 @@ class DataReadonlyCaveat(Caveat):
 
 @register
 @dataclass(frozen=True, slots=True)
-class DataPathCaveat(Caveat):
+class DataPathCaveat(ListCaveat):
     """Data may only be accessed under the listed absolute paths (plain, not base64)."""
 
     type_name: ClassVar[str] = "data.path"
-    json_keys: ClassVar[frozenset[str]] = frozenset({"whitelist"})
+    valid_item = staticmethod(_valid_path)
+    item_label: ClassVar[str] = "path"
     whitelist: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        as_tuple(self, "whitelist")
-        check_strings(self.whitelist, "whitelist", _valid_path, "path")
 
     @classmethod
     def read_text(cls, op: str, value: str) -> Self:
@@ -126,32 +117,13 @@ class DataPathCaveat(Caveat):
 
 @register
 @dataclass(frozen=True, slots=True)
-class DataObjectIdCaveat(Caveat):
+class DataObjectIdCaveat(ListCaveat):
     """Data may only be accessed under the listed CDMI object ids."""
 
     type_name: ClassVar[str] = "data.objectid"
-    json_keys: ClassVar[frozenset[str]] = frozenset({"whitelist"})
+    valid_item = staticmethod(lambda s: _OBJECTID.fullmatch(s) is not None)
+    item_label: ClassVar[str] = "object id"
     whitelist: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        as_tuple(self, "whitelist")
-        check_strings(
-            self.whitelist, "whitelist", lambda s: _OBJECTID.fullmatch(s) is not None, "object id"
-        )
-
-    @classmethod
-    def read_text(cls, op: str, value: str) -> Self:
-        return cls(split_list(value))
-
-    def write_text(self) -> str:
-        return f"data.objectid = {join_list(self.whitelist)}"
-
-    @classmethod
-    def read_json(cls, obj: Mapping[str, object]) -> Self:
-        return cls(json_str_list(obj, "whitelist"))
-
-    def write_json(self) -> dict[str, object]:
-        return {"type": "data.objectid", "whitelist": list(self.whitelist)}
 
     def check(self, ctx: Context) -> bool:
         # Object ids can only be judged by the data service.

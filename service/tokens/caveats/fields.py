@@ -50,11 +50,6 @@ def split_list(value: str) -> tuple[str, ...]:
     return tuple(value.split(SEP))
 
 
-def join_list(values: tuple[str, ...]) -> str:
-    """The text form of a list."""
-    return SEP.join(values)
-
-
 def json_field(obj: Mapping[str, object], key: str) -> object:
     """The value of a required JSON key; MalformedCaveat if it is missing."""
     if key not in obj:

@@ -17,14 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from service.tokens import httppath
-from service.tokens.caveats.fields import (
-    as_tuple,
-    check_strings,
-    join_list,
-    json_str_list,
-    split_list,
-)
-from service.tokens.caveats.registry import Caveat, register
+from service.tokens.caveats.fields import json_str_list
+from service.tokens.caveats.lists import ListCaveat
+from service.tokens.caveats.registry import register
 from service.tokens.errors import MalformedCaveat
 
 if TYPE_CHECKING:
@@ -78,30 +73,16 @@ def _valid_pattern(pattern: str) -> bool:
 
 @register
 @dataclass(frozen=True, slots=True)
-class HttpMethodCaveat(Caveat):
+class HttpMethodCaveat(ListCaveat):
     """The request's method is one of ``methods`` (exact, case-sensitive)."""
 
     type_name: ClassVar[str] = "http.method"
+    list_attr: ClassVar[str] = "methods"
+    list_key: ClassVar[str] = "methods"
     json_keys: ClassVar[frozenset[str]] = frozenset({"methods"})
+    valid_item = staticmethod(_valid_method)
+    item_label: ClassVar[str] = "HTTP method (upper case)"
     methods: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        as_tuple(self, "methods")
-        check_strings(self.methods, "methods", _valid_method, "HTTP method (upper case)")
-
-    @classmethod
-    def read_text(cls, op: str, value: str) -> Self:
-        return cls(split_list(value))
-
-    def write_text(self) -> str:
-        return f"http.method = {join_list(self.methods)}"
-
-    @classmethod
-    def read_json(cls, obj: Mapping[str, object]) -> Self:
-        return cls(json_str_list(obj, "methods"))
-
-    def write_json(self) -> dict[str, object]:
-        return {"type": "http.method", "methods": list(self.methods)}
 
     def check(self, ctx: Context) -> bool:
         return ctx.method is not None and ctx.method in self.methods
@@ -109,11 +90,15 @@ class HttpMethodCaveat(Caveat):
 
 @register
 @dataclass(frozen=True, slots=True)
-class HttpPathCaveat(Caveat):
+class HttpPathCaveat(ListCaveat):
     """The request's path, in normal form, matches one of ``patterns`` (see httppath)."""
 
     type_name: ClassVar[str] = "http.path"
+    list_attr: ClassVar[str] = "patterns"
+    list_key: ClassVar[str] = "patterns"
     json_keys: ClassVar[frozenset[str]] = frozenset({"patterns"})
+    valid_item = staticmethod(_valid_pattern)
+    item_label: ClassVar[str] = "path pattern in normal form"
     # In normal form, which holds no "|", space or control character: the
     # text form needs no further encoding.
     patterns: tuple[str, ...]
@@ -121,17 +106,11 @@ class HttpPathCaveat(Caveat):
     _compiled: tuple[httppath.Pattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        as_tuple(self, "patterns")
-        check_strings(self.patterns, "patterns", _valid_pattern, "path pattern in normal form")
+        # Not super(): a slotted dataclass is a new class, which the
+        # zero-argument form does not know.
+        ListCaveat.__post_init__(self)
         compiled = tuple(httppath.compile_pattern(p) for p in self.patterns)
         object.__setattr__(self, "_compiled", compiled)
-
-    @classmethod
-    def read_text(cls, op: str, value: str) -> Self:
-        return cls(split_list(value))
-
-    def write_text(self) -> str:
-        return f"http.path = {join_list(self.patterns)}"
 
     @classmethod
     def read_json(cls, obj: Mapping[str, object]) -> Self:
@@ -142,9 +121,6 @@ class HttpPathCaveat(Caveat):
             except httppath.PathRefused as e:
                 raise MalformedCaveat(f"invalid path pattern: {e}", "patterns") from None
         return cls(tuple(patterns))
-
-    def write_json(self) -> dict[str, object]:
-        return {"type": "http.path", "patterns": list(self.patterns)}
 
     def check(self, ctx: Context) -> bool:
         path = ctx.path
@@ -161,25 +137,18 @@ class HttpPathCaveat(Caveat):
 
 @register
 @dataclass(frozen=True, slots=True)
-class HttpHostCaveat(Caveat):
+class HttpHostCaveat(ListCaveat):
     """The request's Host is one of ``hosts`` (exact, ASCII case-insensitive, port included)."""
 
     type_name: ClassVar[str] = "http.host"
+    list_attr: ClassVar[str] = "hosts"
+    list_key: ClassVar[str] = "hosts"
     json_keys: ClassVar[frozenset[str]] = frozenset({"hosts"})
+    valid_item = staticmethod(_valid_host)
+    item_label: ClassVar[str] = "host (lower case, optional :port)"
     # Lower case: the constructor takes only the canonical spelling; the JSON
     # reader lower-cases what a client sends.
     hosts: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        as_tuple(self, "hosts")
-        check_strings(self.hosts, "hosts", _valid_host, "host (lower case, optional :port)")
-
-    @classmethod
-    def read_text(cls, op: str, value: str) -> Self:
-        return cls(split_list(value))
-
-    def write_text(self) -> str:
-        return f"http.host = {join_list(self.hosts)}"
 
     @classmethod
     def read_json(cls, obj: Mapping[str, object]) -> Self:
@@ -187,9 +156,6 @@ class HttpHostCaveat(Caveat):
         # only ASCII is lowered, anything else stays and fails validation.
         hosts = tuple(h.lower() if h.isascii() else h for h in json_str_list(obj, "hosts"))
         return cls(hosts)
-
-    def write_json(self) -> dict[str, object]:
-        return {"type": "http.host", "hosts": list(self.hosts)}
 
     def check(self, ctx: Context) -> bool:
         host = ctx.host

@@ -19,12 +19,11 @@ from service.tokens.caveats.fields import (
     SEP,
     as_tuple,
     check_list,
-    check_strings,
-    join_list,
     json_field,
     json_str_list,
     split_list,
 )
+from service.tokens.caveats.lists import ListCaveat
 from service.tokens.caveats.registry import Caveat, register
 from service.tokens.errors import MalformedCaveat
 
@@ -104,30 +103,13 @@ def _peer_address(text: str) -> IPAddress | None:
 
 @register
 @dataclass(frozen=True, slots=True)
-class IpCaveat(Caveat):
+class IpCaveat(ListCaveat):
     """The client's IP must fall in one of the networks."""
 
     type_name: ClassVar[str] = "ip"
-    json_keys: ClassVar[frozenset[str]] = frozenset({"whitelist"})
+    valid_item = staticmethod(_valid_ip)
+    item_label: ClassVar[str] = "IP address or network"
     whitelist: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        as_tuple(self, "whitelist")
-        check_strings(self.whitelist, "whitelist", _valid_ip, "IP address or network")
-
-    @classmethod
-    def read_text(cls, op: str, value: str) -> Self:
-        return cls(split_list(value))
-
-    def write_text(self) -> str:
-        return f"ip = {join_list(self.whitelist)}"
-
-    @classmethod
-    def read_json(cls, obj: Mapping[str, object]) -> Self:
-        return cls(json_str_list(obj, "whitelist"))
-
-    def write_json(self) -> dict[str, object]:
-        return {"type": "ip", "whitelist": list(self.whitelist)}
 
     def check(self, ctx: Context) -> bool:
         if ctx.peer_ip is None:
@@ -180,38 +162,53 @@ class AsnCaveat(Caveat):
         return ctx.asn is not None and ctx.asn in self.whitelist
 
 
-@register
-@dataclass(frozen=True, slots=True)
-class GeoCountryCaveat(Caveat):
-    """The client's country (ISO 3166 two-letter code) must be / must not be listed."""
+class _GeoCaveat(ListCaveat):
+    """A geo kind: a whitelist (``=``) or blacklist (``!=``) of places, ``filter`` in JSON."""
 
-    type_name: ClassVar[str] = "geo.country"
+    __slots__ = ()
+
     text_ops: ClassVar[tuple[str, ...]] = ("=", "!=")
+    list_key: ClassVar[str] = "list"
     json_keys: ClassVar[frozenset[str]] = frozenset({"filter", "list"})
     filter: FilterType
-    countries: tuple[str, ...]
+
+    if TYPE_CHECKING:
+
+        def __init__(self, filter: FilterType, items: tuple[str, ...], /) -> None: ...
 
     def __post_init__(self) -> None:
-        as_tuple(self, "countries")
         if self.filter not in ("whitelist", "blacklist"):
             raise MalformedCaveat("filter must be whitelist or blacklist", "filter")
-        check_strings(
-            self.countries, "list", lambda c: _COUNTRY.fullmatch(c) is not None, "country code"
-        )
+        ListCaveat.__post_init__(self)
 
     @classmethod
     def read_text(cls, op: str, value: str) -> Self:
         return cls(_filter_for_op(op), split_list(value))
 
     def write_text(self) -> str:
-        return f"geo.country {_op_for_filter(self.filter)} {join_list(self.countries)}"
+        op = _op_for_filter(self.filter)
+        return f"{self.type_name} {op} {SEP.join(self.items)}"
 
     @classmethod
     def read_json(cls, obj: Mapping[str, object]) -> Self:
         return cls(_json_filter(obj), json_str_list(obj, "list"))
 
     def write_json(self) -> dict[str, object]:
-        return {"type": "geo.country", "filter": self.filter, "list": list(self.countries)}
+        items = list(self.items)
+        return {"type": self.type_name, "filter": self.filter, "list": items}
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class GeoCountryCaveat(_GeoCaveat):
+    """The client's country (ISO 3166 two-letter code) must be / must not be listed."""
+
+    type_name: ClassVar[str] = "geo.country"
+    list_attr: ClassVar[str] = "countries"
+    valid_item = staticmethod(lambda c: _COUNTRY.fullmatch(c) is not None)
+    item_label: ClassVar[str] = "country code"
+    filter: FilterType
+    countries: tuple[str, ...]
 
     def check(self, ctx: Context) -> bool:
         if ctx.country is None:
@@ -221,34 +218,15 @@ class GeoCountryCaveat(Caveat):
 
 @register
 @dataclass(frozen=True, slots=True)
-class GeoRegionCaveat(Caveat):
+class GeoRegionCaveat(_GeoCaveat):
     """The client's region (continent or EU) must be / must not be listed."""
 
     type_name: ClassVar[str] = "geo.region"
-    text_ops: ClassVar[tuple[str, ...]] = ("=", "!=")
-    json_keys: ClassVar[frozenset[str]] = frozenset({"filter", "list"})
+    list_attr: ClassVar[str] = "regions"
+    valid_item = staticmethod(REGIONS.__contains__)
+    item_label: ClassVar[str] = "region"
     filter: FilterType
     regions: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        as_tuple(self, "regions")
-        if self.filter not in ("whitelist", "blacklist"):
-            raise MalformedCaveat("filter must be whitelist or blacklist", "filter")
-        check_strings(self.regions, "list", REGIONS.__contains__, "region")
-
-    @classmethod
-    def read_text(cls, op: str, value: str) -> Self:
-        return cls(_filter_for_op(op), split_list(value))
-
-    def write_text(self) -> str:
-        return f"geo.region {_op_for_filter(self.filter)} {join_list(self.regions)}"
-
-    @classmethod
-    def read_json(cls, obj: Mapping[str, object]) -> Self:
-        return cls(_json_filter(obj), json_str_list(obj, "list"))
-
-    def write_json(self) -> dict[str, object]:
-        return {"type": "geo.region", "filter": self.filter, "list": list(self.regions)}
 
     def check(self, ctx: Context) -> bool:
         if ctx.region is None:
